@@ -1,0 +1,125 @@
+"""W-Net's losses as pure tensor functions, computed in float32.
+
+Soft normalized cut, the paper's equation (2), per image, for soft assignments p (B, H, W, K):
+
+    J(p) = K - sum_k A_k / V_k,   A_k = sum_u p_k(u) (W p_k)(u),   V_k = sum_u p_k(u) d(u),
+
+    d(u) = sum_v w(u, v),
+    w(u, v) = exp(-|F(u) - F(v)|^2 / sigma_i^2) exp(-|X(u) - X(v)|^2 / sigma_x^2)
+
+for pixels u, v closer than `radius` (strictly), else 0 (equation (6)). This is exact: W is never
+formed; (W q)(u) is accumulated offset by offset over the (2r-1)^2 window (69 offsets for r = 5),
+so memory is linear in B*H*W*K. Because W is symmetric, the gradient has a closed form,
+
+    dJ/dp_k(u) = -(2 (W p_k)(u) V_k - A_k d(u)) / V_k^2,
+
+which needs only W p and d from the forward pass: autodiff through the window loop would keep one
+(B, H, W, K) tensor per offset alive for the backward pass. The weights are treated as constants
+(no gradient flows into the images through them).
+"""
+
+import functools
+
+import tensorflow as tf
+
+# A class whose total probability mass is below this contributes nothing to the N-cut; the floor
+# only keeps 0 / 0 out of the loss when a softmax output underflows to 0 everywhere.
+_MIN_VOLUME = 1e-6
+
+
+def window_offsets(radius):
+    """(dy, dx) with dy^2 + dx^2 < radius^2, the origin included (69 for radius 5)."""
+    reach = int(radius)
+    return tuple((dy, dx) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)
+                 if dy * dy + dx * dx < radius * radius)
+
+
+def affinity_matvec(features, q, *, radius, sigma_i, sigma_x):
+    """(W q)(u) = sum_v w(u, v) q(v) for every channel of q.
+
+    Args:
+        features: (B, H, W, C) pixel values F, exactly as they enter the weights.
+        q: (B, H, W, M) float32 values to multiply.
+    Returns:
+        (B, H, W, M): the product, with pixels outside the image contributing nothing.
+    """
+    offsets = window_offsets(radius)
+    reach = max(dy for dy, _ in offsets)
+    height, width = tf.shape(q)[1], tf.shape(q)[2]
+    pad = [[0, 0], [reach, reach], [reach, reach], [0, 0]]
+    # Zero padding of q removes out-of-image neighbours from every sum, d(u) included.
+    f_pad, q_pad = tf.pad(features, pad), tf.pad(q, pad)
+    total = tf.zeros_like(q)
+    for dy, dx in offsets:
+        window = (slice(None), slice(reach + dy, reach + dy + height),
+                  slice(reach + dx, reach + dx + width))
+        distance2 = tf.reduce_sum(tf.square(features - f_pad[window]), axis=-1, keepdims=True)
+        weight = tf.exp(-distance2 / sigma_i**2 - (dy * dy + dx * dx) / sigma_x**2)
+        total += weight * q_pad[window]
+    return total
+
+
+@functools.cache
+def _ncut_function(radius, sigma_i, sigma_x, jit):
+    """A soft N-cut with its closed-form gradient, built once per setting (one XLA program)."""
+    matvec = functools.partial(affinity_matvec, radius=radius, sigma_i=sigma_i, sigma_x=sigma_x)
+
+    def forward(features, probs):
+        # The degree d = W 1 rides along as one more channel: one pass gives W p and d.
+        ones = tf.ones_like(probs[..., :1])
+        wq = matvec(features, tf.concat([probs, ones], axis=-1))
+        wp, degree = wq[..., :-1], wq[..., -1:]
+        assoc = tf.reduce_sum(probs * wp, axis=[1, 2])
+        volume = tf.maximum(tf.reduce_sum(probs * degree, axis=[1, 2]), _MIN_VOLUME)
+        loss = tf.cast(tf.shape(probs)[-1], tf.float32) - tf.reduce_sum(assoc / volume, axis=-1)
+        return loss, wp, degree, assoc, volume
+
+    def backward(upstream, wp, degree, assoc, volume):
+        assoc, volume = assoc[:, None, None, :], volume[:, None, None, :]
+        grad = (assoc * degree - 2.0 * wp * volume) / tf.square(volume)
+        return upstream[:, None, None, None] * grad
+
+    if jit:
+        forward = tf.function(forward, jit_compile=True)
+        backward = tf.function(backward, jit_compile=True)
+
+    @tf.custom_gradient
+    def ncut(features, probs):
+        loss, wp, degree, assoc, volume = forward(features, probs)
+
+        def grad(upstream):
+            return None, backward(upstream, wp, degree, assoc, volume)
+
+        return loss, grad
+
+    return ncut
+
+
+def soft_ncut_loss(images, probs, *, radius=5, sigma_i=10.0, sigma_x=4.0, jit=False):
+    """The soft N-cut of each image, equation (2) with the weights of equation (6).
+
+    Args:
+        images: (B, H, W, C) pixel values F exactly as they enter the weights (the caller picks
+            the scale; sigma_i = 10 is meant for 0..255).
+        probs: (B, H, W, K) soft assignments summing to 1 over K.
+        radius: pixels are neighbours when their distance is strictly below it.
+        jit: compile with XLA (several times faster on CPU; one compilation per shape).
+    Returns:
+        (B,) float32 losses in [0, K - 1] for probabilities that sum to 1.
+    """
+    ncut = _ncut_function(int(radius), float(sigma_i), float(sigma_x), bool(jit))
+    return ncut(tf.cast(images, tf.float32), tf.cast(probs, tf.float32))
+
+
+def ncut_features(images, *, intensity_scale=255.0, features="rgb"):
+    """The pixel values F of the weights from images in [0, 1]: RGB or luma (ITU-R 601), scaled."""
+    images = tf.cast(images, tf.float32) * intensity_scale
+    if features == "grey":
+        return tf.reduce_sum(images * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+    return images
+
+
+def reconstruction_loss(images, reconstructions):
+    """||X - U_dec(U_enc(X))||_2^2 of each image, the paper's equation (3): (B,) float32."""
+    diff = tf.cast(images, tf.float32) - tf.cast(reconstructions, tf.float32)
+    return tf.reduce_sum(tf.square(diff), axis=[1, 2, 3])
