@@ -1,0 +1,246 @@
+"""Images to (B, H, W, 3) float32 batches in [0, 1], streamed by tf.data.
+
+Three sources (`DataConfig.source`):
+- "tfrecord": shards written by `wnet-tf make-records` (wnet_tf/records.py), named by a glob or by
+  their manifest (`*.manifest.json`);
+- "folder": the JPEG/PNG/BMP/GIF files under a folder, read directly (no conversion; files that
+  fail to decode are dropped with a logged warning);
+- "skimage": the sample images inside the installed scikit-image package, for a quickstart that
+  downloads nothing.
+
+The decoder (`decode_image`) is the one `make-records` uses to check every file, so a record that
+converted will decode in training. The decode and preprocessing ops are pure functions of tensors
+(and of an explicit seed for the random ones), usable eagerly and inside tf.data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import tensorflow as tf
+
+from wnet_tf.config import DataConfig
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+# What make-records writes into each tf.train.Example.
+FEATURES = {
+    "image/encoded": tf.io.FixedLenFeature([], tf.string),  # the file's bytes, not re-encoded
+    "image/height": tf.io.FixedLenFeature([], tf.int64),
+    "image/width": tf.io.FixedLenFeature([], tf.int64),
+    "image/channels": tf.io.FixedLenFeature([], tf.int64),  # as decoded, before to_rgb
+    "image/format": tf.io.FixedLenFeature([], tf.string),  # jpeg, png, gif or bmp
+    "image/path": tf.io.FixedLenFeature([], tf.string),  # relative to the converted root
+}
+
+# Channel indices that turn 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) channels into RGB:
+# grey is repeated and alpha dropped.
+_TO_RGB = tf.constant([[0, 0, 0], [0, 0, 0], [0, 1, 2], [0, 1, 2]], tf.int32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decode and preprocess: pure tensor functions.
+
+
+def decode_image(encoded):
+    """Encoded JPEG, PNG, BMP or GIF bytes -> float32 (H, W, C) in [0, 1], C as stored (1 to 4).
+
+    8-bit images are divided by 255 and 16-bit PNGs by 65535; CMYK JPEGs come out as RGB; a GIF
+    gives its first frame. Raises tf.errors.InvalidArgumentError on bytes that do not decode.
+    """
+    image = tf.io.decode_image(encoded, channels=0, dtype=tf.float32, expand_animations=False)
+    image.set_shape([None, None, None])
+    return image
+
+
+def to_rgb(image):
+    """(H, W, C) with C in 1..4 -> (H, W, 3): grey repeated, alpha dropped."""
+    return tf.gather(image, _TO_RGB[tf.shape(image)[-1] - 1], axis=-1)
+
+
+def resize(image, size):
+    """The whole image to (size, size, 3): the paper's preprocessing (aspect ratio not kept)."""
+    # Antialiased so that downscaling by 2 or more averages pixels instead of skipping them.
+    image = tf.image.resize(image, [size, size], antialias=True)
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def resize_short_side(image, size):
+    """Scale so that the shorter side is `size`, keeping the aspect ratio."""
+    hw = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = size / tf.reduce_min(hw)
+    # max(): rounding must never leave the long side below `size`.
+    new_hw = tf.maximum(tf.cast(tf.round(hw * scale), tf.int32), size)
+    image = tf.image.resize(image, new_hw, antialias=True)
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def center_crop(image, size):
+    """The central (size, size) window of an image at least that large."""
+    hw = tf.shape(image)[:2]
+    top, left = (hw[0] - size) // 2, (hw[1] - size) // 2
+    return image[top:top + size, left:left + size, :]
+
+
+def random_crop(image, size, seed):
+    """A (size, size) window of an RGB image, at a position fixed by `seed` (shape [2] int)."""
+    return tf.image.stateless_random_crop(image, [size, size, 3], seed=seed)
+
+
+def random_flip(image, seed):
+    """Left-right flip with probability 1/2, decided by `seed` (shape [2] int)."""
+    return tf.image.stateless_random_flip_left_right(image, seed=seed)
+
+
+def preprocess(image, config: DataConfig, *, training, seed):
+    """A decoded (H, W, 1..4) image -> (S, S, 3) float32 in [0, 1], S = config.image_size.
+
+    `seed` (shape [2] int) fixes the random crop and flip. Outside training a random crop is a
+    centre crop and there is no flip, so validation sees the same pixels every time.
+    """
+    size = config.image_size
+    image = to_rgb(image)
+    crop_seed, flip_seed = tf.unstack(tf.random.split(seed, 2))
+    if config.preprocess == "resize":
+        image = resize(image, size)
+    elif config.preprocess == "random_crop" and training:
+        image = random_crop(resize_short_side(image, size), size, crop_seed)
+    else:
+        image = center_crop(resize_short_side(image, size), size)
+    if config.random_flip and training:
+        image = random_flip(image, flip_seed)
+    image.set_shape([size, size, 3])
+    return image
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the inputs.
+
+
+def find_images(folder) -> list[Path]:
+    """Every JPEG, PNG, BMP and GIF file under `folder` (recursively), sorted; hidden files and
+    folders skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    found = []
+    for parent, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(parent, f) for f in files
+                  if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(found)
+
+
+def skimage_images() -> list[Path]:
+    """The sample images that ship inside the installed scikit-image wheel (about 25 PNG, JPEG
+    and GIF files); the ones it would download on demand are not there and not used."""
+    try:
+        import skimage
+    except ImportError as err:
+        raise ImportError("source='skimage' needs scikit-image: pip install scikit-image") from err
+    return [p for p in sorted(Path(skimage.data_dir).iterdir())
+            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+
+
+def read_manifest(path) -> list[str]:
+    """The shard paths a make-records manifest lists, checked to exist."""
+    path = Path(path)
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such manifest") from None
+    shards = [str(path.parent / shard["name"]) for shard in manifest["shards"]]
+    missing = [s for s in shards if not tf.io.gfile.exists(s)]
+    if missing:
+        raise FileNotFoundError(f"{path}: lists {len(missing)} missing shard(s), e.g. {missing[0]}")
+    return shards
+
+
+def input_files(config: DataConfig, split: str) -> list[str]:
+    """The files `split` ("train" or "val") reads: TFRecord shards or image files, sorted."""
+    if split not in ("train", "val"):
+        raise ValueError(f"split={split!r}: expected 'train' or 'val'")
+    if config.source == "skimage":
+        return [str(p) for p in skimage_images()]
+    where = getattr(config, split)
+    if not where:
+        raise ValueError(f"data.{split} is empty: set it to a TFRecord glob or manifest, or a "
+                         "folder with data.source=folder (data.source=skimage needs no files)")
+    if config.source == "folder":
+        files = [str(p) for p in find_images(where)]
+    elif where.endswith(".json"):
+        files = read_manifest(where)
+    else:
+        files = sorted(tf.io.gfile.glob(where))
+    if not files:
+        raise FileNotFoundError(f"data.{split}={where!r} ({config.source}): matches no files")
+    return files
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline.
+
+
+def _encoded_images(files, config: DataConfig, *, shuffle_files: bool, deterministic: bool):
+    """A dataset of encoded image bytes from a list of files, each read whole or as records."""
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle_files:
+        dataset = dataset.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
+    if config.source != "tfrecord":
+        return dataset.map(tf.io.read_file, num_parallel_calls=tf.data.AUTOTUNE,
+                           deterministic=deterministic)
+    records = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 16),
+                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    encoded = {"image/encoded": FEATURES["image/encoded"]}
+    return records.map(lambda r: tf.io.parse_single_example(r, encoded)["image/encoded"],
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+
+
+def make_dataset(config: DataConfig, split: str, *, training: bool, input_context=None):
+    """Batches of float32 images (B, H, W, 3) in [0, 1] for `split` ("train" or "val").
+
+    training=True: files shuffled, records shuffled through a buffer, random augmentation,
+    repeated forever, full batches only. training=False: one pass in a fixed order, no
+    augmentation, the last batch may be short. With `config.seed` set, order and augmentation
+    are the same on every run.
+
+    `input_context` (a tf.distribute.InputContext) gives each input pipeline a disjoint part of
+    the data and batches of `get_per_replica_batch_size(config.batch_size)`.
+    """
+    files = input_files(config, split)
+    deterministic = config.seed is not None or not training
+    pipelines, pipeline_id = 1, 0
+    if input_context is not None:
+        pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
+    # Shard whole files when there are enough of them (each pipeline reads only its own); else
+    # shard records, which needs the same record order in every pipeline: no file shuffle and an
+    # ordered read.
+    shard_files = len(files) >= pipelines
+    if shard_files:
+        files = files[pipeline_id::pipelines]
+    dataset = _encoded_images(files, config, shuffle_files=training and shard_files,
+                              deterministic=deterministic or not shard_files)
+    if not shard_files:
+        dataset = dataset.shard(pipelines, pipeline_id)
+    if training:
+        dataset = dataset.shuffle(config.shuffle_buffer, seed=config.seed,
+                                  reshuffle_each_iteration=True).repeat()
+    # Element i's crop and flip are keyed by (seed, i): reproducible with a seed, and different
+    # from epoch to epoch because i keeps counting through the repeats.
+    base_seed = tf.constant(config.seed if config.seed is not None else secrets.randbits(31),
+                            tf.int64)
+    dataset = dataset.enumerate().map(
+        lambda i, encoded: preprocess(decode_image(encoded), config, training=training,
+                                      seed=tf.stack([base_seed, i])),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if config.source == "folder":
+        # Quick experiments only: make-records lists the bad files instead of dropping them.
+        dataset = dataset.ignore_errors(log_warning=True)
+    batch_size = config.batch_size
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(config.batch_size)
+    dataset = dataset.batch(batch_size, drop_remainder=training)
+    return dataset.prefetch(tf.data.AUTOTUNE)
