@@ -102,7 +102,9 @@ class OptimConfig:
 class DataConfig:
     """Where images come from and how they become (B, H, W, 3) float32 batches in [0, 1]."""
 
-    train: str = ""  # a TFRecord glob, a manifest.json, a folder of images, or "skimage"
+    # source tfrecord: a shard glob or a make-records *.manifest.json; folder: a folder of images;
+    # skimage: unused (the sample images inside scikit-image, for a demo that downloads nothing).
+    train: str = ""
     val: str = ""
     source: Literal["tfrecord", "folder", "skimage"] = "tfrecord"
     image_size: int = 224
