@@ -146,18 +146,62 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    """Algorithm 2: dense CRF, boundary strength, hierarchical merging. [open] CRF parameters."""
+    """Algorithm 2: dense CRF, boundary strength on the CRF's boundaries, contour2ucm.
 
-    crf_iterations: int = 10
-    crf_gaussian_sxy: float = 3.0
+    The paper fixes none of the CRF's parameters [open]; the defaults are the reference values of
+    Krahenbuhl and Koltun's example as pydensecrf ships it (colours in 0..255 units). The cue
+    defaults follow gPb's local part (Arbelaez et al. 2011): 8 orientations, three scales per cue,
+    brightness at smaller radii than colour and texture. Radii are `cue_radius * 2**level` pixels
+    (level 0 is full resolution): 3, 6, 12 for brightness and 6, 12, 24 for colour and texture,
+    close to gPb's 3, 5, 10 and 5, 10, 20.
+    """
+
+    # Dense CRF (Krahenbuhl and Koltun 2011): unary -log p, Potts pairwise terms.
+    crf_iterations: int = 10  # mean-field steps
+    crf_gaussian_sxy: float = 3.0  # smoothness kernel width, pixels
     crf_gaussian_weight: float = 3.0
-    crf_bilateral_sxy: float = 60.0
-    crf_bilateral_srgb: float = 10.0
-    crf_bilateral_weight: float = 5.0
+    crf_bilateral_sxy: float = 80.0  # appearance kernel width, pixels
+    crf_bilateral_srgb: float = 13.0  # appearance kernel width, 0..255 colour units
+    crf_bilateral_weight: float = 10.0
+    # Boundary strength: chi-square distances between the histograms of two half-discs.
+    orientations: int = 8
+    cue_radius: int = 3  # half-disc radius on every pyramid level
+    brightness_levels: tuple[int, ...] = (0, 1, 2)
+    colour_levels: tuple[int, ...] = (1, 2, 3)  # Lab a and b
+    texture_levels: tuple[int, ...] = (1, 2, 3)
+    histogram_bins: int = 12  # per brightness or colour channel, soft-assigned
+    textons: int = 16  # k-means clusters of filter-bank responses, per image
+    # brightness, colour a, colour b, texture; gPb learns these, here they are equal.
+    cue_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
+    seed: int = 0  # texton k-means
+    # "W-Net+ucm" [open]: how the W-Net boundaries meet a gPb-owt-ucm hierarchy before merging.
+    combine: Literal["mean", "max", "gate"] = "mean"
+    gpb_weight: float = 0.5  # share of gPb in "mean"; off-W-Net gPb factor in "gate"
+    threshold: float = 0.5  # where `wnet-tf postprocess` cuts the hierarchy for its PNG
 
     def validate(self) -> None:
-        _check(self.crf_iterations >= 0, "postprocess.crf_iterations", self.crf_iterations,
+        p = "postprocess."
+        _check(self.crf_iterations >= 0, p + "crf_iterations", self.crf_iterations,
                "an integer >= 0")
+        for key in ("crf_gaussian_sxy", "crf_bilateral_sxy", "crf_bilateral_srgb"):
+            _check(getattr(self, key) > 0, p + key, getattr(self, key), "a positive number")
+        for key in ("crf_gaussian_weight", "crf_bilateral_weight"):
+            _check(getattr(self, key) >= 0, p + key, getattr(self, key), "a number >= 0")
+        _check(self.orientations >= 2, p + "orientations", self.orientations, "an integer >= 2")
+        _check(self.cue_radius >= 1, p + "cue_radius", self.cue_radius, "an integer >= 1")
+        for key in ("brightness_levels", "colour_levels", "texture_levels"):
+            levels = getattr(self, key)
+            _check(all(0 <= x <= 5 for x in levels) and len(set(levels)) == len(levels),
+                   p + key, list(levels), "distinct pyramid levels from 0 to 5")
+        _check(self.histogram_bins >= 2, p + "histogram_bins", self.histogram_bins,
+               "an integer >= 2")
+        _check(self.textons >= 2, p + "textons", self.textons, "an integer >= 2")
+        w = self.cue_weights
+        _check(len(w) == 4 and all(x >= 0 for x in w) and sum(w) > 0, p + "cue_weights",
+               list(w), "4 weights >= 0 (brightness, colour a, colour b, texture), not all 0")
+        _check(0.0 <= self.gpb_weight <= 1.0, p + "gpb_weight", self.gpb_weight,
+               "a number in [0, 1]")
+        _check(0.0 < self.threshold < 1.0, p + "threshold", self.threshold, "a number in (0, 1)")
 
 
 @dataclass(frozen=True)
