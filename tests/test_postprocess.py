@@ -1,0 +1,286 @@
+"""Post-processing (Algorithm 2): CRF, half-disc cues, contour2ucm and the CLI, on synthetic
+images whose right answer is known."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from wnet_tf.config import ConfigError, PostprocessConfig, config_from_dict
+from wnet_tf.postprocess import (
+    dense_crf,
+    postprocess,
+    segmentation_at,
+    ucm_from_image,
+    ucm_from_labels,
+)
+from wnet_tf.postprocess import hierarchy as hier
+
+COLOURS = np.array([[0.8, 0.2, 0.2], [0.2, 0.7, 0.3], [0.2, 0.3, 0.8]])
+
+
+def three_regions(h=60, w=90, noise=0.05, seed=0):
+    """A red band, and a blue disc inside a green rest, with Gaussian noise: image and truth."""
+    yy, xx = np.mgrid[:h, :w]
+    truth = np.where(xx < w // 3, 0, np.where((xx - 2 * w // 3) ** 2 + (yy - h // 2) ** 2
+                                              < (h // 4) ** 2, 2, 1))
+    rng = np.random.default_rng(seed)
+    return np.clip(COLOURS[truth] + rng.normal(0, noise, (h, w, 3)), 0, 1), truth
+
+
+def crafted_softmax(truth, k=4, seed=1):
+    """A noisy softmax that is right at about 99% of the pixels, with one unused class."""
+    rng = np.random.default_rng(seed)
+    logits = 2.0 * np.eye(k)[truth] + rng.normal(0, 0.5, (*truth.shape, k))
+    p = np.exp(logits)
+    return (p / p.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def same_partition(a, b):
+    """True when the label maps a and b are the same regions under some renaming."""
+    pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1)
+    return pairs.shape[1] == len(np.unique(a)) == len(np.unique(b))
+
+
+def nested(fine, coarse):
+    """Every region of `fine` lies inside one region of `coarse`."""
+    pairs = np.unique(np.stack([fine.ravel(), coarse.ravel()]), axis=1)
+    return pairs.shape[1] == len(np.unique(fine))
+
+
+def assert_bsds_layout(ucm2, shape):
+    h, w = shape
+    assert ucm2.shape == (2 * h + 1, 2 * w + 1) and ucm2.dtype == np.float64
+    assert ucm2.min() >= 0.0 and ucm2.max() <= 1.0
+    assert not ucm2[1::2, 1::2].any(), "pixel cells must be 0"
+
+
+def test_three_regions_recovered_at_mid_height():
+    image, truth = three_regions()
+    config = PostprocessConfig()
+    ucm2 = postprocess(image, crafted_softmax(truth), config)
+    assert_bsds_layout(ucm2, truth.shape)
+    segmentation = segmentation_at(ucm2, 0.5 * ucm2.max())
+    assert same_partition(segmentation, truth)
+
+
+def test_cuts_at_increasing_thresholds_are_nested():
+    image, _ = three_regions(noise=0.1)
+    ucm2 = ucm_from_image(image, PostprocessConfig())  # many levels: every edge has a strength
+    assert_bsds_layout(ucm2, image.shape[:2])
+    cuts = [segmentation_at(ucm2, t) for t in np.linspace(0.0, ucm2.max(), 12)]
+    counts = [len(np.unique(c)) for c in cuts]
+    assert counts[0] > 50 and counts[-1] == 1 and counts == sorted(counts, reverse=True)
+    assert all(nested(f, c) for f, c in zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def test_crf_moves_a_blurred_boundary_to_the_image_edge():
+    h, w, edge = 40, 80, 40
+    xx = np.broadcast_to(np.arange(w), (h, w))
+    truth = (xx >= edge).astype(np.float32)
+    rng = np.random.default_rng(0)
+    image = np.clip(np.where(truth[..., None] > 0, 0.75, 0.25)
+                    + rng.normal(0, 0.03, (h, w, 3)), 0, 1)
+    # A soft ramp 8 px wide whose 0.5 crossing is 4 px right of the true edge.
+    p1 = 1 / (1 + np.exp(-(xx - edge - 4 + 0.5) / 8.0))
+    p = np.stack([1 - p1, p1], -1)
+    q = dense_crf(image, p, PostprocessConfig())
+    assert q.shape == p.shape and np.allclose(q.sum(-1), 1, atol=1e-4)
+    error_before = np.abs(p[..., 1] - truth).mean()
+    error_after = np.abs(q[..., 1] - truth).mean()
+    assert error_before > 0.1 and error_after < 0.01 * error_before
+    assert (p[..., 1] < 0.5).sum(1).mean() == edge + 4  # the argmax edge, before
+    assert np.all((q[..., 1] < 0.5).sum(1) == edge)  # and after: on the image edge
+
+
+def test_zero_crf_iterations_is_the_identity():
+    image, truth = three_regions(h=12, w=15)
+    p = crafted_softmax(truth)
+    q = dense_crf(image, p, PostprocessConfig(crf_iterations=0))
+    np.testing.assert_allclose(q, p, atol=1e-6)
+
+
+def test_missing_pydensecrf_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pydensecrf", None)
+    monkeypatch.setitem(sys.modules, "pydensecrf.densecrf", None)
+    image, truth = three_regions(h=12, w=15)
+    with pytest.raises(ImportError, match=r'pip install "wnet-tf\[crf\]"'):
+        dense_crf(image, crafted_softmax(truth), PostprocessConfig())
+
+
+@pytest.mark.parametrize("radius", [2, 3, 5])
+def test_half_discs_are_reflections_that_tile_the_disc(radius):
+    disc, halves = hier.half_discs(radius, 8)
+    centre = np.zeros_like(disc)
+    centre[radius, radius] = True
+    for half in halves:
+        other = half[::-1, ::-1]  # point reflection through the centre
+        assert not (half & other).any() and not (half & centre).any()
+        assert np.array_equal(half | other | centre, disc)
+
+
+def brute_force_gradient(stack, radius, orientations, y, x):
+    """chi-square between the two half-disc histograms at (y, x), one pixel at a time."""
+    padded = np.pad(stack, ((0, 0), (radius, radius), (radius, radius)), mode="symmetric")
+    patch = padded[:, y:y + 2 * radius + 1, x:x + 2 * radius + 1]
+    _, halves = hier.half_discs(radius, orientations)
+    out = []
+    for half in halves:
+        left = patch[:, half].sum(1)
+        right = patch[:, half[::-1, ::-1]].sum(1)
+        left, right = left / left.sum(), right / right.sum()
+        both = left + right
+        out.append(0.5 * np.sum(np.where(both > 0, (left - right) ** 2 / np.maximum(both, 1e-30),
+                                         0)))
+    return np.array(out)
+
+
+def test_oriented_gradients_match_a_brute_force_reference():
+    rng = np.random.default_rng(3)
+    values = rng.random((17, 23))
+    stack = hier.soft_bins(values, 6)
+    labels = rng.integers(0, 5, (17, 23))
+    onehot = (labels == np.arange(5)[:, None, None]).astype(np.float32)
+    for radius in (2, 4):
+        soft, hard = hier.oriented_gradients([stack, onehot], radius, 8)
+        for y, x in [(0, 0), (8, 11), (16, 22), (3, 20)]:
+            np.testing.assert_allclose(soft[:, y, x], brute_force_gradient(stack, radius, 8, y, x),
+                                       atol=1e-5)
+            np.testing.assert_allclose(hard[:, y, x], brute_force_gradient(onehot, radius, 8, y, x),
+                                       atol=1e-5)
+
+
+def test_soft_bins_and_pooling_keep_counts():
+    values = np.random.default_rng(0).random((7, 9))
+    stack = hier.soft_bins(values, 5)
+    np.testing.assert_allclose(stack.sum(0), 1, atol=1e-6)
+    centres = (stack * np.linspace(0, 1, 5)[:, None, None]).sum(0)
+    np.testing.assert_allclose(centres, values, atol=1e-6)  # linear binning keeps the mean
+    pooled = hier.pool2(stack)
+    assert pooled.shape == (5, 4, 5) and np.allclose(pooled.sum(0), 4)
+
+
+@pytest.mark.parametrize("degrees", [0, 45, 90, 135])
+def test_orientations_are_normals_as_higra_reads_them(degrees):
+    import higra as hg
+
+    h = w = 48
+    yy, xx = np.mgrid[:h, :w]
+    t = np.deg2rad(degrees)
+    side = ((xx - w / 2) * np.cos(t) + (yy - h / 2) * np.sin(t)) > 0
+    image = np.where(side[..., None], COLOURS[0], COLOURS[2])
+    strength, orientation = hier.boundary_strength(hier.oriented_cues(image,
+                                                                      PostprocessConfig()))
+    graph, weights, orientations = hier.grid_edges(strength, orientation, side.astype(int))
+    assert np.median(orientations[weights > 0]) == pytest.approx(t)
+    # higra's oriented watershed keeps a boundary whose orientation agrees with its course
+    # and suppresses one said to be perpendicular to it.
+    _, plain = hg.oriented_watershed(graph, weights, (h, w))
+    _, right = hg.oriented_watershed(graph, weights, (h, w), orientations)
+    _, wrong = hg.oriented_watershed(graph, weights, (h, w), orientations + np.pi / 2)
+    assert right[0] > 0.95 * plain[0] and wrong[0] < 0.3 * plain[0]
+
+
+def test_ucm_edge_weights_read_back_a_hierarchy():
+    image, truth = three_regions(h=20, w=30)
+    ucm2 = ucm_from_labels(image, truth, PostprocessConfig())
+    weights = hier.ucm_edge_weights(ucm2)
+    graph, _, _ = hier.grid_edges(np.zeros(truth.shape), np.zeros(truth.shape))
+    rebuilt = hier.ucm_from_edges(graph, truth.shape, weights)
+    np.testing.assert_allclose(rebuilt, ucm2, atol=1e-6)
+
+
+@pytest.mark.parametrize("combine", ["mean", "max", "gate"])
+def test_wnet_plus_ucm_combines_the_two_boundary_maps(combine):
+    image, truth = three_regions()
+    config = PostprocessConfig(combine=combine)
+    # A gPb stand-in that only knows the red band; W-Net (the crafted softmax) knows all three.
+    band = (truth == 0).astype(int)
+    gpb = ucm_from_labels(image, band, config)
+    ucm2 = postprocess(image, crafted_softmax(truth), config, gpb)
+    assert_bsds_layout(ucm2, truth.shape)
+    cut = segmentation_at(ucm2, 0.5 * ucm2.max())
+    # mean and max keep a boundary either side has; gate keeps W-Net's boundaries ranked by gPb,
+    # so the disc, where gPb has nothing, is gone.
+    assert same_partition(cut, band if combine == "gate" else truth)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("postprocess.crf_iterations=-1", "postprocess.crf_iterations"),
+    ("postprocess.crf_bilateral_srgb=0", "postprocess.crf_bilateral_srgb"),
+    ("postprocess.colour_levels=[1,1]", "postprocess.colour_levels"),
+    ("postprocess.cue_weights=[1,1]", "postprocess.cue_weights"),
+    ("postprocess.combine=\"sum\"", "postprocess.combine"),
+    ("postprocess.gpb_weight=2", "postprocess.gpb_weight"),
+    ("postprocess.threshold=1", "postprocess.threshold"),
+])
+def test_config_errors_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        config_from_dict({}, [override])
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+def save_colour_model(path, k=4):
+    """A SavedModel with W-Net's `segment` signature: a fixed softmax over colour distances."""
+    import tensorflow as tf
+
+    class ColourModel(tf.Module):
+        def __init__(self):
+            super().__init__()
+            centres = np.concatenate([COLOURS, np.full((k - 3, 3), 0.5)])
+            self.centres = tf.constant(centres, tf.float32)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def segment(self, images):
+            distance = tf.reduce_sum(tf.square(images[..., None, :] - self.centres), -1)
+            p = tf.nn.softmax(-distance / 0.02)
+            return {"probabilities": p, "labels": tf.argmax(p, -1, output_type=tf.int32)}
+
+    tf.saved_model.save(ColourModel(), str(path))
+
+
+def test_cli_writes_ucm2_and_pngs_and_reports_a_bad_image(tmp_path):
+    import scipy.io
+    from click.testing import CliRunner
+    from skimage import io
+
+    from wnet_tf.postprocess.cli import command
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, (h, w) in enumerate([(40, 60), (36, 50)]):
+        image, _ = three_regions(h, w, seed=i)
+        io.imsave(images / f"im{i}.png", (image * 255).astype(np.uint8), check_contrast=False)
+    (images / "broken.jpg").write_bytes(b"not a jpeg")
+    save_colour_model(tmp_path / "model")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(command, [
+        "--model", str(tmp_path / "model"), "--images", str(images), "--out", str(out),
+        "--threshold", "0.2", "--workers", "2"])
+    assert result.exit_code == 1, result.output
+    assert "broken.jpg" in result.output and "2 of 3 images" in result.output
+    for i, shape in enumerate([(40, 60), (36, 50)]):
+        assert_bsds_layout(scipy.io.loadmat(out / f"im{i}.mat")["ucm2"], shape)
+        assert io.imread(out / f"im{i}_ucm.png").shape == (2 * shape[0] + 1, 2 * shape[1] + 1)
+        assert io.imread(out / f"im{i}_cut.png").shape == (*shape, 3)
+    assert not list(out.glob(".*")), "temporary files left behind"
+    assert config_from_dict({}).postprocess.threshold != 0.2
+    assert '"threshold": 0.2' in (out / "config.json").read_text()
+
+
+def test_cli_without_a_model_builds_the_image_cue_baseline(tmp_path):
+    import scipy.io
+    from click.testing import CliRunner
+    from skimage import io
+
+    from wnet_tf.postprocess.cli import command
+
+    images = tmp_path / "images"
+    images.mkdir()
+    image, _ = three_regions(30, 40)
+    io.imsave(images / "a.png", (image * 255).astype(np.uint8), check_contrast=False)
+    result = CliRunner().invoke(command, ["--images", str(images), "--out",
+                                          str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert_bsds_layout(scipy.io.loadmat(tmp_path / "out" / "a.mat")["ucm2"], (30, 40))
