@@ -160,7 +160,7 @@ def test_voc_tree_splits(tmp_path):
     assert manifest["shards"][0]["name"] == "voc-val-00000-of-00001"
     written = read_records([tmp_path / "out" / "voc-val-00000-of-00001"])
     assert sorted(written) == [f"JPEGImages/{n}.jpg" for n in names[3:]]
-    with pytest.raises(Exception, match="no such split list"):
+    with pytest.raises(FileNotFoundError, match="no such split list"):
         records.find_source(voc, split="trainval")
 
 

@@ -231,13 +231,14 @@ def make_dataset(config: DataConfig, split: str, *, training: bool, input_contex
     if training:
         dataset = dataset.shuffle(config.shuffle_buffer, seed=config.seed,
                                   reshuffle_each_iteration=True).repeat()
-    # Element i's crop and flip are keyed by (seed, i): reproducible with a seed, and different
-    # from epoch to epoch because i keeps counting through the repeats.
+    # Element i of pipeline p is keyed by (seed, i * pipelines + p): reproducible with a seed,
+    # new in every epoch because i keeps counting through the repeats, and never the same crop
+    # for the i-th images of two replicas.
     base_seed = tf.constant(config.seed if config.seed is not None else secrets.randbits(31),
                             tf.int64)
     dataset = dataset.enumerate().map(
         lambda i, encoded: preprocess(decode_image(encoded), config, training=training,
-                                      seed=tf.stack([base_seed, i])),
+                                      seed=tf.stack([base_seed, i * pipelines + pipeline_id])),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if config.source == "folder":
         # Quick experiments only: make-records lists the bad files instead of dropping them.

@@ -94,33 +94,33 @@ def find_source(root, kind="auto", split=None, image_set="main") -> Source:
 
     root = Path(root)
     if not root.is_dir():
-        raise click.UsageError(f"{root}: no such folder")
+        raise FileNotFoundError(f"{root}: no such folder")
     if kind == "auto":
         kind = "voc" if _voc_root(root) else "bsds" if _bsds_images(root) else "folder"
     if kind == "voc":
         voc = _voc_root(root)
         if voc is None:
-            raise click.UsageError(f"{root}: no VOC2012 JPEGImages/ folder in or below it")
+            raise FileNotFoundError(f"{root}: no VOC2012 JPEGImages/ folder in or below it")
         split = split or "trainval"
         lists = {"main": "Main", "segmentation": "Segmentation"}
         listing = voc / "ImageSets" / lists[image_set] / f"{split}.txt"
         if not listing.is_file():
-            raise click.UsageError(f"{listing}: no such split list (splits: train, val, trainval)")
+            raise FileNotFoundError(f"{listing}: no such split list (train, val, trainval)")
         names = listing.read_text().split()
         return Source("voc", voc, split, tuple(voc / "JPEGImages" / f"{n}.jpg" for n in names))
     if kind == "bsds":
         images = _bsds_images(root)
         if images is None:
-            raise click.UsageError(f"{root}: no BSDS500 images/train folder in or below it")
+            raise FileNotFoundError(f"{root}: no BSDS500 images/train folder in or below it")
         split = split or "train"
         parts = {"trainval": ("train", "val"), "all": ("train", "val", "test")}.get(split, (split,))
         if any(not (images / p).is_dir() for p in parts):
-            raise click.UsageError(
-                f"{images}: no {split!r} split (splits: train, val, test, trainval, all)")
+            raise FileNotFoundError(
+                f"{images}: no {split!r} split (train, val, test, trainval, all)")
         files = tuple(f for p in parts for f in find_images(images / p))
         return Source("bsds", images, split, files)
     if split not in (None, "all"):
-        raise click.UsageError(f"--split {split}: a plain folder has no splits")
+        raise ValueError(f"split={split!r}: a plain folder has no splits")
     return Source("folder", root, "all", tuple(find_images(root)))
 
 
@@ -243,31 +243,15 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def convert(source: Source, output_dir, *, prefix=None, shard_size=256, workers=None,
-            overwrite=False, progress=False) -> dict:
-    """Write `source` as TFRecord shards of `shard_size` images; return the manifest (a dict).
-
-    Raises FileExistsError if `output_dir` already holds shards or a manifest for `prefix`
-    (default "{kind}-{split}") and `overwrite` is false.
-    """
+def _write_shards(source: Source, staging: Path, shard_size: int, workers: int, progress: bool):
+    """Inspect every file of `source` and write the good ones into `staging/part-NNNNN` files of
+    `shard_size` records. Returns ([(part, records)], skipped, noted) for the manifest."""
     import tensorflow as tf
     from tqdm import tqdm
 
-    prefix = prefix or f"{source.kind}-{source.split}"
-    output_dir = Path(output_dir)
-    old = existing_output(output_dir, prefix)
-    if old and not overwrite:
-        raise FileExistsError(f"{output_dir}: already holds {prefix!r} ({old[0].name}, ...); "
-                              "pass --overwrite to replace it")
-    if shard_size < 1:
-        raise ValueError(f"shard_size={shard_size}: expected an integer >= 1")
-    workers = workers or len(os.sched_getaffinity(0))
-    output_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=f".{prefix}.partial-"))
-    try:
-        parts, skipped, noted = [], [], []
-        writer = None
-        bar = tqdm(total=len(source.files), unit="img", disable=not progress)
+    parts, skipped, noted = [], [], []
+    writer = None
+    with tqdm(total=len(source.files), unit="img", disable=not progress) as bar:
         for item in _parallel(inspect_file, source.files, workers):
             bar.update()
             relpath = item.path.relative_to(source.root).as_posix()
@@ -284,10 +268,31 @@ def convert(source: Source, output_dir, *, prefix=None, shard_size=256, workers=
                 writer = tf.io.TFRecordWriter(str(parts[-1][0]))
             writer.write(_example(item, relpath))
             parts[-1][1] += 1
-        if writer:
-            writer.close()
-        bar.close()
+    if writer:
+        writer.close()
+    return parts, skipped, noted
 
+
+def convert(source: Source, output_dir, *, prefix=None, shard_size=256, workers=None,
+            overwrite=False, progress=False) -> dict:
+    """Write `source` as TFRecord shards of `shard_size` images; return the manifest (a dict).
+
+    Raises FileExistsError if `output_dir` already holds shards or a manifest for `prefix`
+    (default "{kind}-{split}") and `overwrite` is false.
+    """
+    prefix = prefix or f"{source.kind}-{source.split}"
+    output_dir = Path(output_dir)
+    old = existing_output(output_dir, prefix)
+    if old and not overwrite:
+        raise FileExistsError(f"{output_dir}: already holds {prefix!r} ({old[0].name}, ...); "
+                              "pass --overwrite to replace it")
+    if shard_size < 1:
+        raise ValueError(f"shard_size={shard_size}: expected an integer >= 1")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=f".{prefix}.partial-"))
+    try:
+        parts, skipped, noted = _write_shards(
+            source, staging, shard_size, workers or len(os.sched_getaffinity(0)), progress)
         names = [shard_name(prefix, i, len(parts)) for i in range(len(parts))]
         manifest = {
             "source": source.kind, "root": str(source.root.resolve()), "split": source.split,
@@ -353,12 +358,12 @@ def command(root, output, source, split, image_set, prefix, shard_size, workers,
     Every image is decoded once with the training decoder; files that fail are skipped and listed
     in the summary and in PREFIX.manifest.json, beside the shards PREFIX-00000-of-000NN.
     """
-    found = find_source(root, source, split, image_set)
-    click.echo(f"{found.kind} {found.split}: {len(found.files)} files under {found.root}")
     try:
+        found = find_source(root, source, split, image_set)
+        click.echo(f"{found.kind} {found.split}: {len(found.files)} files under {found.root}")
         manifest = convert(found, output, prefix=prefix, shard_size=shard_size, workers=workers,
                            overwrite=overwrite, progress=True)
-    except FileExistsError as err:
+    except (OSError, ValueError) as err:  # a wrong root, split or existing output: no traceback
         raise click.ClickException(str(err)) from None
     click.echo(summary(manifest))
     click.echo(f"manifest: {manifest_path(output, prefix or f'{found.kind}-{found.split}')}")
