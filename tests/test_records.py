@@ -131,6 +131,7 @@ def test_manifest_counts_reasons_notes_and_checksums(collection, tmp_path):
     }
     assert {s["path"]: s["reason"] for s in manifest["skipped"]} == {
         name: reason for name, (_, reason) in bad_files().items()}
+    assert all("{{" not in s["detail"] for s in manifest["skipped"])  # the decoder's own words
     notes = {n["path"]: n["notes"] for n in manifest["noted"]}
     assert notes["rgb16.png"] == ["16-bit"] and notes["rgba.png"] == ["alpha dropped"]
     shards = manifest["shards"]

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -181,7 +182,9 @@ def inspect_file(path: Path) -> Inspected:
     try:
         image = decode_image(data)
     except (tf.errors.InvalidArgumentError, tf.errors.ResourceExhaustedError) as err:
-        return Inspected(path, skip=("does not decode", err.message.strip().splitlines()[-1]))
+        # The decoder's own words, without TensorFlow's "{{function_node ...}}" and "[Op:...]".
+        detail = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\]", "", err.message).strip()
+        return Inspected(path, skip=("does not decode", detail))
     height, width, channels = image.shape
     return Inspected(path, data, height, width, channels, fmt, _notes(data, fmt, channels))
 
