@@ -76,3 +76,22 @@ def test_outputs_are_float32_under_every_policy(policy, name):
     assert probs.dtype == "float32" and decoder(probs).dtype == "float32"
     if name != "float32":
         assert encoder.get_layer("enc_down2_conv1").compute_dtype != "float32"
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_batch_norm_equals_keras_batch_norm(training):
+    from wnet_tf.model import FusedBatchNormalization
+
+    x = np.random.default_rng(5).normal(2.0, 3.0, (4, 6, 5, 3)).astype(np.float32)
+    ours, theirs = FusedBatchNormalization(), keras.layers.BatchNormalization()
+    for layer in (ours, theirs):
+        layer.build(x.shape)
+        layer.set_weights([np.array([1.5, 0.5, 2.0], np.float32), np.array([0.1, -0.2, 0.3],
+                                                                             np.float32),
+                           np.array([1.0, 2.0, 3.0], np.float32), np.array([4.0, 1.0, 9.0],
+                                                                            np.float32)])
+    np.testing.assert_allclose(ours(x, training=training), theirs(x, training=training),
+                               rtol=1e-4, atol=1e-4)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+    assert ours.get_config() == {**theirs.get_config(), "name": ours.name}

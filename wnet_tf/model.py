@@ -66,6 +66,38 @@ class CropLike(layers.Layer):
         return (x[0], like[1], like[2], x[3])
 
 
+@keras.saving.register_keras_serializable(package="wnet_tf")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """Keras' BatchNormalization (same variables, config and moving-average rule) computed with
+    TensorFlow's fused kernel.
+
+    Keras 3 composes batch norm from float32 elementwise ops: under mixed_bfloat16 on a CPU that
+    costs several times the 3x3 convolution it follows, and it keeps several full-size
+    intermediates for the backward pass. The fused kernel reads bfloat16 directly and keeps only
+    its input. Renorm, masks and synchronisation fall back to the Keras implementation.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None or self.renorm or self.synchronized or not (self.scale and
+                                                                          self.center):
+            return super().call(inputs, training=training, mask=mask)
+        gamma, beta = self.gamma.value, self.beta.value
+        if not (training and self.trainable):
+            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                inputs, gamma, beta, mean=self.moving_mean.value,
+                variance=self.moving_variance.value, epsilon=self.epsilon, is_training=False)
+            return outputs
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, gamma, beta, epsilon=self.epsilon, is_training=True)
+        # The kernel returns the unbiased variance; Keras averages the biased one.
+        count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], tf.float32)
+        variance = variance * (count - 1.0) / count
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return outputs
+
+
 def _module(x, filters, separable, dropout_rate, name):
     """Two 3x3 convolutions, each followed by ReLU then batch norm; dropout after the module."""
     for j in (1, 2):
@@ -78,7 +110,7 @@ def _module(x, filters, separable, dropout_rate, name):
                                  name=f"{name}_conv{j}")
         x = conv(x)
         x = layers.ReLU(name=f"{name}_relu{j}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{j}")(x)
+        x = FusedBatchNormalization(name=f"{name}_bn{j}")(x)
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name=f"{name}_dropout")(x)
     return x

@@ -1,0 +1,73 @@
+"""What every benchmark here shares: one configuration per fresh process (so that peak RSS
+belongs to that configuration alone), median timings, a printed table and a JSON list.
+
+A benchmark script calls `main(measure, configs, columns)`; `measure(config) -> dict` runs in a
+child process started as `python SCRIPT --one CONFIG_JSON`.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+
+def median_seconds(fn, repeats):
+    """Median wall time of `fn()` over `repeats` calls (warm-up is the caller's business)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_rss_gb():
+    """This process's peak resident set size so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
+def print_table(records, columns):
+    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in records)) for c in columns]
+    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
+    for record in records:
+        print("  ".join(_fmt(record.get(c)).rjust(w) for c, w in zip(columns, widths,
+                                                                     strict=True)))
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def main(measure, configs, columns, description):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--json", help="write the records (a JSON list) here")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--only", type=int, nargs="*", help="indices of the configurations to run")
+    args = parser.parse_args()
+    if args.one:
+        record = measure(json.loads(args.one))
+        record["peak_rss_gb"] = peak_rss_gb()
+        print("RECORD " + json.dumps(record), flush=True)
+        return
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    records = []
+    for i, config in enumerate(configs):
+        if args.only is not None and i not in args.only:
+            continue
+        out = subprocess.run([sys.executable, sys.argv[0], "--one", json.dumps(config)],
+                             env=env, capture_output=True, text=True, check=False)
+        lines = [line for line in out.stdout.splitlines() if line.startswith("RECORD ")]
+        if out.returncode or not lines:
+            sys.exit(f"configuration {config} failed:\n{out.stderr[-3000:]}")
+        records.append(json.loads(lines[-1][len("RECORD "):]))
+        print(f"done {config}", file=sys.stderr, flush=True)
+    print_table(records, columns)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(records, fh, indent=2)

@@ -1,0 +1,91 @@
+"""One Algorithm 1 step of the paper's W-Net at 224x224, batch 10, K = 20: seconds per step
+(median), the share spent in the N-cut loss and its gradient, peak memory, and achieved FLOP/s as
+a fraction of a large matrix multiply timed in the same process and dtype.
+
+    python bench/step.py [--json PATH] [--only 0 1]
+
+FLOPs: the forward graphs' float operations counted by TensorFlow's profiler, times 3 for a
+forward plus backward pass: phase 1 is 3 x encoder, phase 2 is 3 x (encoder + decoder).
+Targets on the 2-core reference machine: float32 <= 18 s and < 8 GB; mixed_bfloat16 <= 12 s and
+< 6 GB.
+"""
+
+from harness import main, median_seconds
+
+CONFIGS = [{"policy": p, "batch": 10, "size": 224, "k": 20} for p in ("float32",
+                                                                      "mixed_bfloat16")]
+
+
+def forward_flops(model, shape):
+    import tensorflow as tf
+
+    fn = tf.function(model, autograph=False).get_concrete_function(
+        tf.TensorSpec(shape, tf.float32))
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return tf.compat.v1.profiler.profile(graph=fn.graph, options=options).total_float_ops
+
+
+def gemm_flops_per_second(dtype, n=4096):
+    import tensorflow as tf
+
+    a = tf.cast(tf.random.normal((n, n)), dtype)
+    b = tf.cast(tf.random.normal((n, n)), dtype)
+    matmul = tf.function(lambda: tf.matmul(a, b))
+    matmul().numpy()
+    return 2 * n**3 / median_seconds(lambda: matmul().numpy(), 5)
+
+
+def measure(config):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from wnet_tf.config import LossConfig, ModelConfig, OptimConfig
+    from wnet_tf.model import build_wnet
+    from wnet_tf.trainer import WNetTrainer, make_optimizer
+
+    keras.mixed_precision.set_global_policy(config["policy"])
+    b, s, k = config["batch"], config["size"], config["k"]
+    encoder, decoder = build_wnet(ModelConfig(k=k))
+    trainer = WNetTrainer(encoder, decoder, LossConfig())
+    optim = OptimConfig()
+    trainer.compile(make_optimizer(optim, config["policy"]),
+                    make_optimizer(optim, config["policy"]))
+    images = tf.constant(np.random.default_rng(0).random((b, s, s, 3), dtype=np.float32))
+    trainer.make_train_function()
+    step = trainer.train_function
+    data = tf.data.Dataset.from_tensors(images).repeat()
+    iterator = iter(data)
+
+    def run():
+        logs = step(iterator)
+        float(logs["ncut_loss"])
+
+    run()  # trace
+    seconds = median_seconds(run, 3)
+
+    probs = encoder(images)
+
+    @tf.function
+    def ncut_and_grad():
+        with tf.GradientTape() as tape:
+            tape.watch(probs)
+            loss = tf.reduce_mean(trainer.ncut_losses(images, probs))
+        return tape.gradient(loss, probs)
+
+    ncut_and_grad().numpy()
+    ncut_seconds = median_seconds(lambda: ncut_and_grad().numpy(), 3)
+
+    flops = 3 * (2 * forward_flops(encoder, (b, s, s, 3)) + forward_flops(decoder, (b, s, s, k)))
+    dtype = tf.bfloat16 if config["policy"] == "mixed_bfloat16" else tf.float32
+    gemm = gemm_flops_per_second(dtype)
+    return {**config, "seconds": seconds, "loss_share": ncut_seconds / seconds,
+            "step_tflop": flops / 1e12, "achieved_gflops": flops / seconds / 1e9,
+            "gemm_gflops": gemm / 1e9, "gemm_fraction": flops / seconds / gemm}
+
+
+if __name__ == "__main__":
+    main(measure, CONFIGS, ["policy", "batch", "size", "k", "seconds", "loss_share",
+                            "peak_rss_gb", "step_tflop", "achieved_gflops", "gemm_gflops",
+                            "gemm_fraction"], __doc__)
