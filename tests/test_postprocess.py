@@ -284,3 +284,19 @@ def test_cli_without_a_model_builds_the_image_cue_baseline(tmp_path):
                                           str(tmp_path / "out"), "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert_bsds_layout(scipy.io.loadmat(tmp_path / "out" / "a.mat")["ucm2"], (30, 40))
+
+
+def test_an_image_without_boundaries_is_one_region():
+    image = np.full((10, 12, 3), 0.5)
+    ucm2 = ucm_from_labels(image, np.zeros((10, 12), int), PostprocessConfig())
+    assert_bsds_layout(ucm2, (10, 12))
+    assert not ucm2.any() and len(np.unique(segmentation_at(ucm2, 0.5))) == 1
+
+
+def test_boundaries_that_enclose_nothing_leave_one_region():
+    graph, _, _ = hier.grid_edges(np.zeros((10, 12)), np.zeros((10, 12)))
+    weights = np.zeros(graph.num_edges())
+    weights[[5, 40, 41]] = 0.7  # a few edges that separate no region from another
+    ucm2 = hier.ucm_from_edges(graph, (10, 12), weights)
+    assert_bsds_layout(ucm2, (10, 12))
+    assert not ucm2.any()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import tempfile
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -45,15 +44,14 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def _write_atomic(path: Path, write) -> None:
-    """`write(tmp_path)` then rename over `path`; the temporary name keeps the suffix, which
-    image writers read to choose the format."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
+    """`write(tmp_path)` then rename over `path`. The temporary name is unique to this process
+    and keeps the suffix, which image writers read to choose the format."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -83,7 +81,8 @@ def process_image(path: Path, probabilities: np.ndarray | None, gpb_path: Path |
     _write_atomic(out / f"{name}_cut.png", lambda p: io.imsave(
         p, np.round(np.clip(cut, 0, 1) * 255).astype(np.uint8), check_contrast=False))
     # The .mat last: its presence says the image is done.
-    _write_atomic(out / f"{name}.mat", lambda p: scipy.io.savemat(p, {"ucm2": ucm2}))
+    _write_atomic(out / f"{name}.mat", lambda p: scipy.io.savemat(
+        p, {"ucm2": ucm2}, do_compression=True))
 
 
 def _softmax_of(model_path: str | None):

@@ -295,6 +295,8 @@ def ucm_from_edges(graph, shape: tuple[int, int], weights: np.ndarray,
     """contour2ucm: oriented watershed of the edge weights, greedy merging of the regions by mean
     boundary strength, and the ultrametric (saliency) map as a BSDS ucm2 in [0, 1]."""
     tree, altitudes = hg.mean_pb_hierarchy(graph, weights, shape, edge_orientations=orientations)
+    if tree.num_leaves() == 1:  # no closed boundary, one region; higra's saliency fails on it
+        return np.zeros((2 * shape[0] + 1, 2 * shape[1] + 1))
     saliency = hg.saliency(tree, altitudes)
     ucm2 = hg.graph_4_adjacency_2_khalimsky(graph, saliency, shape, add_extra_border=True)
     return np.clip(np.asarray(ucm2, np.float64), 0.0, 1.0)
