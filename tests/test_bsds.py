@@ -341,7 +341,7 @@ def test_missing_images_are_named(dataset):
     sio.savemat(dataset / "ucm" / "c.mat", {"ucm2": ucm2_of(LEFT_RIGHT)})
     message = evaluation_error(dataset / "gt", dataset / "ucm", "ucm", nthresh=3)
     assert f"without ground truth in {dataset / 'gt'}: c;" in message
-    assert f"without input in {dataset / 'ucm'}: b " in message
+    assert f"without input in {dataset / 'ucm'}: b;" in message
     result = bsds.evaluate_dataset(
         dataset / "gt", dataset / "ucm", "ucm", nthresh=3, allow_missing=True
     )

@@ -25,6 +25,7 @@ import json
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -514,13 +515,13 @@ def summarize(images, thresholds):
             {
                 "image": scores.name,
                 "sc_threshold": thresholds[first].item(),
-                "sc": sc[first],
-                "sc_reverse": _ratio(scores.cnt_p, scores.sum_p)[first],
-                "sc_best": _ratio(scores.cnt_r_best, scores.sum_r[0]),
+                "sc": float(sc[first]),
+                "sc_reverse": float(_ratio(scores.cnt_p, scores.sum_p)[first]),
+                "sc_best": float(_ratio(scores.cnt_r_best, scores.sum_r[0])),
                 "pri_threshold": thresholds[int(np.argmax(scores.ri))].item(),
-                "pri": scores.ri.max(),
+                "pri": float(scores.ri.max()),
                 "vi_threshold": thresholds[int(np.argmin(scores.vi))].item(),
-                "vi": scores.vi.min(),
+                "vi": float(scores.vi.min()),
             }
         )
     n_images = len(images)
@@ -539,12 +540,12 @@ def summarize(images, thresholds):
         "PRI": {
             "ODS": float(pri[ods_pri]),
             "ODS_threshold": thresholds[ods_pri].item(),
-            "OIS": ri_ois / n_images,
+            "OIS": float(ri_ois / n_images),
         },
         "VI": {
             "ODS": float(vi[ods_vi]),
             "ODS_threshold": thresholds[ods_vi].item(),
-            "OIS": vi_ois / n_images,
+            "OIS": float(vi_ois / n_images),
         },
     }
     return Benchmark(thresholds, sc, pri, vi, summary, per_image)
@@ -688,8 +689,8 @@ def evaluate_dataset(
                 f"{_listing(without_input)}"
             )
         raise BSDSError(
-            f"unmatched images: {'; '.join(problems)} (allow missing images to score the "
-            f"{len(items)} that have both)"
+            f"unmatched images: {'; '.join(problems)}; allow_missing (--allow-missing) scores "
+            f"the {len(items)} that have both"
         )
     if not items:
         raise BSDSError(f"no image has both ground truth in {gt_dir} and input in {input_dir}")
@@ -711,23 +712,14 @@ def evaluate_dataset(
 
 
 def _run(work, items, jobs, progress):
-    """`work` over `items` in order, in `jobs` processes, with an optional progress bar."""
+    """`work` over `items`, results in order, in `jobs` processes, with an optional progress bar."""
     from tqdm import tqdm
 
-    with tqdm(total=len(items), unit="image", disable=not progress) as bar:
-        if jobs <= 1:
-            results = []
-            for item in items:
-                results.append(work(item))
-                bar.update()
-            return results
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = []
-            # Small chunks keep the bar moving and both workers busy to the end.
-            for result in pool.map(work, items, chunksize=2):
-                results.append(result)
-                bar.update()
-            return results
+    parallel = jobs > 1 and len(items) > 1
+    with ProcessPoolExecutor(min(jobs, len(items))) if parallel else nullcontext() as pool:
+        # Small chunks keep the bar moving and every worker busy to the end.
+        results = pool.map(work, items, chunksize=2) if parallel else map(work, items)
+        return list(tqdm(results, total=len(items), unit="image", disable=not progress))
 
 
 # --------------------------------------------------------------------------- reporting
