@@ -98,7 +98,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return outputs
 
 
-def _module(x, filters, separable, dropout_rate, name):
+def _module(x, filters, separable, dropout_rate, name, sync_batch_norm=False):
     """Two 3x3 convolutions, each followed by ReLU then batch norm; dropout after the module."""
     for j in (1, 2):
         if separable:
@@ -110,17 +110,20 @@ def _module(x, filters, separable, dropout_rate, name):
                                  name=f"{name}_conv{j}")
         x = conv(x)
         x = layers.ReLU(name=f"{name}_relu{j}")(x)
-        x = FusedBatchNormalization(name=f"{name}_bn{j}")(x)
+        x = FusedBatchNormalization(synchronized=sync_batch_norm, name=f"{name}_bn{j}")(x)
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name=f"{name}_dropout")(x)
     return x
 
 
-def build_unet(in_channels, out_channels, config: ModelConfig, name, out_activation=None):
+def build_unet(in_channels, out_channels, config: ModelConfig, name, out_activation=None,
+               sync_batch_norm=False):
     """One U-Net as a functional Keras model (None, None, None, in) -> (None, None, None, out).
 
     The output layers run in float32 under every precision policy: the softmax feeds the N-cut,
     which divides by the associations, and the reconstruction feeds a squared error.
+    `sync_batch_norm`: batch statistics over the global batch when several replicas train (a
+    replica's own statistics would make its gradient differ from the single-device one).
     """
     inputs = keras.Input((None, None, in_channels), name=f"{name}_input")
     x = PadToMultiple(2 ** config.depth, name=f"{name}_pad")(inputs)
@@ -128,11 +131,11 @@ def build_unet(in_channels, out_channels, config: ModelConfig, name, out_activat
     for level in range(config.depth):
         outer = level == 0
         x = _module(x, config.base_filters * 2 ** level, config.separable and not outer,
-                    config.dropout_rate, f"{name}_down{level + 1}")
+                    config.dropout_rate, f"{name}_down{level + 1}", sync_batch_norm)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"{name}_pool{level + 1}")(x)
     x = _module(x, config.base_filters * 2 ** config.depth, config.separable,
-                config.dropout_rate, f"{name}_bottom")
+                config.dropout_rate, f"{name}_bottom", sync_batch_norm)
     for level in reversed(range(config.depth)):
         filters = config.base_filters * 2 ** level
         x = layers.Conv2DTranspose(filters, 2, strides=2, kernel_initializer="he_normal",
@@ -140,7 +143,7 @@ def build_unet(in_channels, out_channels, config: ModelConfig, name, out_activat
         x = layers.Concatenate(name=f"{name}_up{level + 1}_concat")([skips[level], x])
         outer = level == 0
         x = _module(x, filters, config.separable and not outer, config.dropout_rate,
-                    f"{name}_up{level + 1}")
+                    f"{name}_up{level + 1}", sync_batch_norm)
     x = layers.Conv2D(out_channels, 1, name=f"{name}_output_conv", dtype="float32")(x)
     x = CropLike(name=f"{name}_crop", dtype="float32")([x, inputs])
     if out_activation is not None:
@@ -148,9 +151,10 @@ def build_unet(in_channels, out_channels, config: ModelConfig, name, out_activat
     return keras.Model(inputs, x, name=name)
 
 
-def build_wnet(config: ModelConfig):
+def build_wnet(config: ModelConfig, *, sync_batch_norm=False):
     """Returns (encoder, decoder): images (B, H, W, 3) in [0, 1] -> probabilities (B, H, W, K)
     float32 -> reconstructions (B, H, W, 3) float32."""
-    encoder = build_unet(3, config.k, config, "enc", out_activation="softmax")
-    decoder = build_unet(config.k, 3, config, "dec")
+    encoder = build_unet(3, config.k, config, "enc", out_activation="softmax",
+                         sync_batch_norm=sync_batch_norm)
+    decoder = build_unet(config.k, 3, config, "dec", sync_batch_norm=sync_batch_norm)
     return encoder, decoder
