@@ -1,0 +1,192 @@
+"""The training driver: run directory, TensorBoard logs, checkpoints, resume after SIGKILL, NaN
+stop, the shipped configs and the command line."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from wnet_tf.config import config_from_dict, load_config
+from wnet_tf.run import (
+    CHECKPOINT_DIR,
+    NonFiniteLossError,
+    build_trainer,
+    latest_checkpoint,
+    make_checkpoint,
+    train,
+)
+from wnet_tf.train import command
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def write_images(folder, n=6, seed=0):
+    """Random PNGs of a few sizes (the pipeline resizes them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        image = rng.integers(0, 256, (30 + 4 * i, 40, 3), dtype=np.uint8)
+        (folder / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    return folder
+
+
+def tiny_config(tmp_path, **train):
+    """A config for seconds-long runs: a 4-filter W-Net of depth 1 on 32x32 images."""
+    return {
+        "model": {"k": 3, "base_filters": 4, "depth": 1, "dropout_rate": 0.0},
+        "loss": {"jit": False, "radius": 2},  # 9 neighbours: a small graph to trace
+        "optim": {"lr_boundaries": [3], "lr_values": [0.01, 0.001]},
+        "data": {"source": "folder", "train": str(write_images(tmp_path / "images")),
+                 "image_size": 32, "batch_size": 2, "seed": 1},
+        "train": {"iterations": 4, "log_every": 1, "image_every": 2, "checkpoint_every": 2,
+                  "keep_checkpoints": 2, **train},
+    }
+
+
+def summaries(run_dir):
+    """{tag: {step: value}} from a run's event files; image summaries as their PNG shapes."""
+    found = {}
+    for path in sorted(Path(run_dir).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tensor = tf.make_ndarray(value.tensor)
+                if value.metadata.plugin_data.plugin_name == "images":
+                    tensor = [tf.io.decode_png(png).shape for png in tensor[2:]]
+                found.setdefault(value.tag, {})[event.step] = tensor
+    return found
+
+
+def restore(config, checkpoint):
+    """A trainer and step counter holding `checkpoint`."""
+    trainer = build_trainer(config)
+    step = tf.Variable(0, dtype=tf.int64)
+    make_checkpoint(trainer, step).restore(checkpoint).assert_existing_objects_matched()
+    return trainer, int(step)
+
+
+def state(trainer):
+    """Every number a resumed run must get back: weights, BN statistics, both optimizers."""
+    variables = (trainer.encoder.variables + trainer.decoder.variables
+                 + trainer.encoder_optimizer.variables + trainer.wnet_optimizer.variables)
+    return [(v.path, np.asarray(v)) for v in variables if "seed_generator" not in v.path]
+
+
+def test_a_run_writes_its_config_logs_panels_and_last_checkpoints(tmp_path):
+    config = config_from_dict(tiny_config(tmp_path, iterations=5))
+    logs = train(config, tmp_path / "run", progress=False)
+    assert load_config(tmp_path / "run" / "config.json") == config
+    assert np.isfinite(logs["ncut_loss"]) and np.isfinite(logs["rec_loss"])
+    # Every 2 steps and at the end, the last 2 kept.
+    names = sorted(p.name for p in (tmp_path / "run" / CHECKPOINT_DIR).glob("*.index"))
+    assert names == ["ckpt-4.index", "ckpt-5.index"]
+    found = summaries(tmp_path / "run")
+    for tag in ("ncut_loss", "rec_loss", "encoder_lr", "wnet_lr", "images_per_sec"):
+        assert sorted(found[tag]) == [1, 2, 3, 4, 5], tag
+    assert found["encoder_lr"][3] == pytest.approx(0.01)
+    assert found["wnet_lr"][4] == pytest.approx(0.001)
+    panels = found["inputs|segmentation|reconstruction"]
+    assert sorted(panels) == [2, 4, 5]
+    assert panels[5] == [(32, 96, 3), (32, 96, 3)]  # the batch of 2, three 32x32 images wide
+
+
+def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import wnet_tf.run
+
+    def poisoned(data_config, split, *, training, input_context=None):
+        # Batches 1-4 are images, batch 5 on are NaN.
+        images = tf.random.stateless_uniform((4, 2, 32, 32, 3), seed=(1, 2))
+        nan = tf.fill((1, 2, 32, 32, 3), np.nan)
+        return tf.data.Dataset.from_tensor_slices(tf.concat([images, nan], 0)).repeat()
+
+    monkeypatch.setattr(wnet_tf.run, "make_dataset", poisoned)
+    config = config_from_dict(tiny_config(tmp_path, iterations=10, keep_checkpoints=5))
+    with pytest.raises(NonFiniteLossError, match=r"step 5: ncut_loss=nan.*ckpt-4"):
+        train(config, tmp_path / "run", progress=False)
+    checkpoint = latest_checkpoint(tmp_path / "run")
+    assert checkpoint.endswith("ckpt-4")
+    assert not list((tmp_path / "run" / CHECKPOINT_DIR).glob("ckpt-5*"))
+    trainer, step = restore(config, checkpoint)
+    assert step == 4
+    assert all(np.all(np.isfinite(value)) for _, value in state(trainer))
+
+
+def _train_process(config_path, run_dir, log, *overrides):
+    command = [sys.executable, "-m", "wnet_tf.train", str(config_path), "--workdir",
+               str(run_dir), "--no-progress"]
+    for override in overrides:
+        command += ["--set", override]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # Output to a file: a pipe nobody reads would block the child when it fills.
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def test_sigkill_then_restart_resumes_step_optimizers_and_learning_rates(tmp_path):
+    data = tiny_config(tmp_path, iterations=100_000, checkpoint_every=2, log_every=1000,
+                       image_every=1000)
+    config_path = tmp_path / "tiny.json"
+    config_path.write_text(json.dumps(data))
+    config = config_from_dict(data)
+    run_dir = tmp_path / "run"
+    with open(tmp_path / "first.log", "w") as log:
+        process = _train_process(config_path, run_dir, log)
+        try:
+            deadline = time.monotonic() + 300
+            while int((latest_checkpoint(run_dir) or "ckpt-0").rsplit("-", 1)[1]) < 4:
+                assert process.poll() is None, (tmp_path / "first.log").read_text()
+                assert time.monotonic() < deadline, "no checkpoint at step 4 after 300 s"
+                time.sleep(0.2)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+    killed_at = latest_checkpoint(run_dir)
+    trainer, step = restore(config, killed_at)  # a complete checkpoint despite the kill
+    assert step >= 4
+    for optimizer in (trainer.encoder_optimizer, trainer.wnet_optimizer):
+        assert int(optimizer.iterations) == step
+        assert float(optimizer.learning_rate) == pytest.approx(0.001)  # past the boundary at 3
+
+    with open(tmp_path / "second.log", "w") as log:
+        process = _train_process(config_path, run_dir, log, f"train.iterations={step + 1}")
+        assert process.wait(timeout=300) == 0, (tmp_path / "second.log").read_text()
+    assert f"at step {step} from {killed_at}" in (tmp_path / "second.log").read_text()
+    resumed, resumed_step = restore(config, latest_checkpoint(run_dir))
+    assert resumed_step == step + 1
+
+    # The restarted process made exactly the step that the checkpointed state makes on the
+    # first batch of the (seeded) data: weights and both optimizers' states included.
+    from wnet_tf.data import make_dataset
+
+    batch = next(iter(make_dataset(config.data, "train", training=True)))
+    trainer.train_on_batch(batch)
+    expected, got = state(trainer), state(resumed)
+    assert len(expected) == len(got)
+    for (path, value), (_, resumed_value) in zip(expected, got, strict=True):
+        np.testing.assert_allclose(resumed_value, value, rtol=1e-4, atol=1e-6, err_msg=path)
+
+
+def test_the_shipped_configs_load_and_say_what_they_are_for():
+    paper = load_config(CONFIGS / "paper.json")
+    quickstart = load_config(CONFIGS / "quickstart.json")
+    assert paper.about and quickstart.about
+    assert (paper.data.image_size, paper.data.batch_size, paper.train.iterations) == (224, 10,
+                                                                                      50000)
+    assert (paper.loss.sigma_i, paper.loss.sigma_x, paper.loss.radius) == (10.0, 4.0, 5)
+    assert paper.optim.lr_values[0] == 0.003 and paper.data.source == "tfrecord"
+    assert quickstart.data.source == "skimage"
+    readme = (CONFIGS / "README.md").read_text()
+    assert "paper.json" in readme and "quickstart.json" in readme
+
+
+def test_the_command_names_a_bad_override(tmp_path):
+    config_path = tmp_path / "tiny.json"
+    config_path.write_text(json.dumps(tiny_config(tmp_path)))
+    result = CliRunner().invoke(command, [str(config_path), "--set", "model.k=1"])
+    assert result.exit_code == 2 and "model.k=1" in result.output

@@ -1,0 +1,39 @@
+"""`python -m wnet_tf.train CONFIG [--workdir DIR] [--set section.key=value ...]`, also
+`wnet-tf train`: load the config, then `wnet_tf.run.train` does the rest."""
+
+from pathlib import Path
+
+import click
+
+from wnet_tf.config import ConfigError, load_config
+
+
+@click.command()
+@click.argument("config_path", metavar="CONFIG",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="The run directory (default: runs/<CONFIG's name>). If it holds a "
+                   "checkpoint, training resumes from it.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a config value (JSON), e.g. --set train.iterations=100. Repeatable.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar.")
+def command(config_path, workdir, overrides, progress):
+    """Train W-Net from a JSON config (see configs/README.md)."""
+    try:
+        config = load_config(config_path, overrides)
+    except ConfigError as err:
+        raise click.BadParameter(str(err), param_hint="CONFIG / --set") from None
+    # Imported here so that --help and config errors do not wait for TensorFlow.
+    from wnet_tf.run import NonFiniteLossError, train
+
+    run_dir = workdir or Path("runs") / config_path.stem
+    try:
+        train(config, run_dir, progress=progress)
+    except (NonFiniteLossError, ConfigError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"run directory: {run_dir}")
+
+
+if __name__ == "__main__":
+    command(prog_name="python -m wnet_tf.train")
