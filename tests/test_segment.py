@@ -1,0 +1,114 @@
+"""Segment: label maps, overlays and probabilities for images of any size and format; unreadable
+files reported and skipped."""
+
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+from PIL import Image
+
+from wnet_tf.config import ModelConfig
+from wnet_tf.export import save_serving_model
+from wnet_tf.model import build_wnet
+from wnet_tf.segment import (
+    command,
+    overlay,
+    palette,
+    predict,
+    segment_files,
+    segment_image,
+)
+
+
+class Uniform:
+    """Stands in for a SavedModel: class i has probability 1 in the i-th band of columns."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def segment(self, images):
+        width = images.shape[2]
+        labels = tf.broadcast_to(tf.range(width) * self.k // width, images.shape[:3])
+        return {"probabilities": tf.one_hot(labels, self.k), "labels": labels}
+
+
+def write(path, array, format=None):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=format or path.suffix[1:].upper())
+    path.write_bytes(buffer.getvalue())
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """Images of several sizes, channel counts, bit depths and formats, one in a subfolder, and
+    a file that only looks like an image."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    (folder / "sub").mkdir(parents=True)
+    write(folder / "rgb.png", rng.integers(0, 256, (21, 34, 3), dtype=np.uint8))
+    write(folder / "grey.jpg", rng.integers(0, 256, (16, 16), dtype=np.uint8), "JPEG")
+    write(folder / "rgba.png", rng.integers(0, 256, (9, 40, 4), dtype=np.uint8))
+    write(folder / "deep.png", rng.integers(0, 65536, (12, 8), dtype=np.uint16))
+    write(folder / "sub" / "rgb.bmp", rng.integers(0, 256, (30, 5, 3), dtype=np.uint8), "BMP")
+    write(folder / "anim.gif", rng.integers(0, 256, (10, 11), dtype=np.uint8), "GIF")
+    (folder / "broken.png").write_bytes(b"not a png")
+    return folder
+
+
+def test_every_readable_image_gets_labels_and_an_overlay(tmp_path, image_folder):
+    reports = []
+    done, skipped = segment_files(Uniform(3), [image_folder], tmp_path / "out",
+                                  probabilities=True, report=reports.append)
+    assert done == 6
+    assert [p.name for p, _ in skipped] == ["broken.png"]
+    assert "broken.png" in reports[0] and "Op:" not in reports[0]
+    sizes = {"rgb": (21, 34), "grey": (16, 16), "rgba": (9, 40), "deep": (12, 8),
+             "sub__rgb": (30, 5), "anim": (10, 11)}
+    for name, (h, w) in sizes.items():
+        labels = tf.io.decode_png((tmp_path / "out" / f"{name}_labels.png").read_bytes())
+        assert labels.dtype == tf.uint8 and labels.shape == (h, w, 1)
+        assert set(np.unique(labels)) <= {0, 1, 2}
+        overlay_png = tf.io.decode_png((tmp_path / "out" / f"{name}_overlay.png").read_bytes())
+        assert overlay_png.shape == (h, w, 3)
+        probs = np.load(tmp_path / "out" / f"{name}_probabilities.npy")
+        assert probs.shape == (h, w, 3)
+        np.testing.assert_array_equal(probs.argmax(-1), labels[..., 0])
+
+
+def test_more_than_255_classes_give_16_bit_label_maps(tmp_path):
+    image = np.full((4, 600, 3), 0.5, np.float32)
+    labels_path = segment_image(Uniform(300), image, tmp_path, "wide")[0]
+    labels = tf.io.decode_png(labels_path.read_bytes(), dtype=tf.uint16).numpy()
+    assert labels.dtype == np.uint16 and labels.max() == 299
+
+
+def test_segmenting_at_the_training_scale_gives_maps_at_the_image_size():
+    image = np.random.default_rng(0).uniform(0, 1, (21, 34, 3)).astype(np.float32)
+    probs = predict(Uniform(3), image, short_side=8)  # the model sees 8 x 13
+    assert probs.shape == (21, 34, 3)
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
+    assert probs[:, 0].argmax() == 0 and probs[:, -1].argmax(axis=-1).min() == 2
+
+
+def test_palette_and_overlay():
+    colours = palette(40)
+    assert len({tuple(c) for c in colours}) == 40
+    np.testing.assert_array_equal(palette(7), colours[:7])  # a class keeps its colour
+    image = np.zeros((2, 2, 3))
+    blended = overlay(image, np.array([[0, 1], [1, 0]]), 2, alpha=1.0)
+    np.testing.assert_array_equal(blended[0, 1], colours[1])
+
+
+def test_the_command_with_an_exported_model(tmp_path, image_folder):
+    encoder, decoder = build_wnet(ModelConfig(k=4, base_filters=4, depth=1, dropout_rate=0.0))
+    save_serving_model(encoder, decoder, tmp_path / "model")
+    inputs = [image_folder / "rgb.png", image_folder / "sub", image_folder / "broken.png"]
+    result = CliRunner().invoke(command, [*map(str, inputs), "--resize", "16", "--model",
+                                          str(tmp_path / "model"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1  # broken.png could not be read; the others were segmented
+    assert "skipped" in result.output and "2 image(s) segmented" in result.output
+    # Both inputs are called rgb: the second one's files get a suffix instead of overwriting.
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "rgb-2_labels.png", "rgb-2_overlay.png", "rgb_labels.png", "rgb_overlay.png"]

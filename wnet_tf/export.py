@@ -1,0 +1,120 @@
+"""A trained run as a float32 TensorFlow SavedModel for serving (`wnet-tf export`).
+
+Endpoints, each for a batch of RGB images of any size, (None, None, None, 3):
+    segment(images float32 in [0, 1])  -> {"probabilities": (B, H, W, K) float32,
+                                           "labels": (B, H, W) int32}
+    segment_uint8(images uint8 0..255) -> the same
+    reconstruct(images float32)        -> {"reconstructions": (B, H, W, 3) float32}
+    reconstruct_uint8(images uint8)    -> the same
+`serving_default` is `segment`.
+"""
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+import click
+import keras
+import tensorflow as tf
+
+from wnet_tf.config import load_config
+from wnet_tf.model import build_wnet
+from wnet_tf.run import CONFIG_FILE, latest_checkpoint
+
+FLOAT_IMAGES = tf.TensorSpec((None, None, None, 3), tf.float32, name="images")
+UINT8_IMAGES = tf.TensorSpec((None, None, None, 3), tf.uint8, name="images")
+
+
+@contextlib.contextmanager
+def float32_policy():
+    """Builds layers in float32 whatever the global policy, and restores it afterwards."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def save_serving_model(encoder, decoder, path):
+    """Writes the SavedModel described in the module docstring for float32 networks."""
+    mixed = [m.name for m in (encoder, decoder) if m.compute_dtype != "float32"]
+    if mixed:
+        raise ValueError(f"{mixed} compute in a mixed policy; rebuild in float32 (export_run)")
+
+    def segment(images):
+        probs = encoder(images, training=False)
+        return {"probabilities": probs, "labels": tf.argmax(probs, axis=-1, output_type=tf.int32)}
+
+    def reconstruct(images):
+        return {"reconstructions": decoder(encoder(images, training=False), training=False)}
+
+    def from_uint8(fn):
+        return lambda images: fn(tf.cast(images, tf.float32) / 255.0)
+
+    archive = keras.export.ExportArchive()
+    archive.track(encoder)
+    archive.track(decoder)
+    archive.add_endpoint("segment", segment, [FLOAT_IMAGES])  # the first is serving_default
+    archive.add_endpoint("segment_uint8", from_uint8(segment), [UINT8_IMAGES])
+    archive.add_endpoint("reconstruct", reconstruct, [FLOAT_IMAGES])
+    archive.add_endpoint("reconstruct_uint8", from_uint8(reconstruct), [UINT8_IMAGES])
+    archive.write_out(str(path), verbose=False)
+
+
+def export_run(run_dir, out, checkpoint=None):
+    """Exports a run's latest checkpoint (or `checkpoint`) to the SavedModel directory `out`.
+
+    The networks are rebuilt in float32 from the run's config.json and the checkpoint's weights
+    restored into them (mixed-precision runs keep float32 weights). `out` is replaced only once
+    the new SavedModel is complete. Returns `out` as a Path.
+    """
+    run_dir, out = Path(run_dir), Path(out)
+    checkpoint = checkpoint or latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint to export (train it first)")
+    if out.exists() and not (out / "saved_model.pb").exists():
+        raise FileExistsError(f"{out} exists and is not a SavedModel: not replacing it")
+    config = load_config(run_dir / CONFIG_FILE)
+    with float32_policy():
+        encoder, decoder = build_wnet(config.model)
+    # Only the networks: the optimizers and the step stay behind.
+    restored = tf.train.Checkpoint(encoder=encoder, decoder=decoder).restore(checkpoint)
+    restored.expect_partial().assert_existing_objects_matched()
+    # Staged beside `out` (same file system, so the final rename is atomic); made with mkdir, not
+    # mkdtemp, so that the SavedModel gets the usual permissions.
+    staging = out.parent / f".{out.name}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        save_serving_model(encoder, decoder, staging)
+        # The training config travels with the model (assets.extra is ignored by TF Serving).
+        (staging / "assets.extra").mkdir(exist_ok=True)
+        shutil.copyfile(run_dir / CONFIG_FILE, staging / "assets.extra" / CONFIG_FILE)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="The SavedModel directory (default: saved_models/<RUN_DIR's name>).")
+@click.option("--checkpoint", help="A checkpoint prefix such as RUN_DIR/checkpoints/ckpt-500 "
+                                   "(default: the latest).")
+def command(run_dir, out, checkpoint):
+    """Export a training run as a float32 SavedModel (segment / reconstruct endpoints)."""
+    out = out or Path("saved_models") / run_dir.resolve().name
+    try:
+        export_run(run_dir, out, checkpoint)
+    except (FileNotFoundError, FileExistsError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"SavedModel: {out}")
+
+
+if __name__ == "__main__":
+    command(prog_name="python -m wnet_tf.export")
