@@ -15,6 +15,20 @@ $(STAMP): setup.cfg pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The quickstart: train on the images inside scikit-image (resumes if runs/quickstart exists), export,
+# segment those images at the training scale (quickstart.json's data.image_size).
+DEMO_RUN := runs/quickstart
+DEMO_MODEL := saved_models/quickstart
+DEMO_OUT := $(DEMO_RUN)/segments
+demo: export TF_CPP_MIN_LOG_LEVEL := 2
+demo: $(STAMP)
+	$(PY) -m wnet_tf.train configs/quickstart.json --workdir $(DEMO_RUN)
+	$(PY) -m wnet_tf.export $(DEMO_RUN) --out $(DEMO_MODEL)
+	$(PY) -m wnet_tf.segment "$$($(PY) -c 'import skimage; print(skimage.data_dir)')" \
+		--resize 96 --model $(DEMO_MODEL) --out $(DEMO_OUT)
+	@echo "Label maps and overlays: $(DEMO_OUT)/*_labels.png, *_overlay.png"
+	@echo "TensorBoard (pip install tensorboard): tensorboard --logdir runs"
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check wnet_tf tools tests bench
 
