@@ -102,8 +102,8 @@ def train(config: Config, run_dir, *, progress=True):
     """Trains (or resumes) the run in `run_dir` up to `config.train.iterations` steps.
 
     Sets the global precision policy and random seed, writes `run_dir/config.json`, and returns
-    the logs of the last step (empty if the run was already complete). Raises
-    NonFiniteLossError when a loss becomes NaN or infinite.
+    the last logs (losses and learning rates averaged since the previous log; empty if the run
+    was already complete). Raises NonFiniteLossError when a loss becomes NaN or infinite.
     """
     run_dir = Path(run_dir)
     train_cfg = config.train
