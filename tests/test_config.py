@@ -75,3 +75,15 @@ def test_bad_override_and_file_errors_name_the_source(tmp_path):
 def test_frozen():
     with pytest.raises(AttributeError):
         Config().model.k = 3
+
+
+def test_saved_config_is_readable_by_others_and_leaves_no_temporary(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "run" / "config.json"
+    save_config(Config(), path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    assert [p.name for p in path.parent.iterdir()] == ["config.json"]

@@ -35,6 +35,8 @@ from scipy import io as sio
 from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
+from wnet_tf.files import atomic_write_text
+
 # Segmentation files read by `load_segmentations`.
 SEGMENTATION_SUFFIXES = (".mat", ".npy", ".png")
 
@@ -739,16 +741,6 @@ def format_table(benchmark):
     return "\n".join(lines)
 
 
-def _write_atomic(path, text):
-    """Writes a temporary file beside `path`, then renames it: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, newline="")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _csv(rows):
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
@@ -767,6 +759,6 @@ def write_results(out_dir, benchmark):
             benchmark.thresholds, benchmark.sc, benchmark.pri, benchmark.vi, strict=True
         )
     ]
-    _write_atomic(out_dir / "summary.json", json.dumps(benchmark.summary, indent=2) + "\n")
-    _write_atomic(out_dir / "per_image.csv", _csv(benchmark.per_image))
-    _write_atomic(out_dir / "per_threshold.csv", _csv(per_threshold))
+    atomic_write_text(out_dir / "summary.json", json.dumps(benchmark.summary, indent=2) + "\n")
+    atomic_write_text(out_dir / "per_image.csv", _csv(benchmark.per_image))
+    atomic_write_text(out_dir / "per_threshold.csv", _csv(per_threshold))

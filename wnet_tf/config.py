@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from wnet_tf.files import atomic_write_text
 
 
 class ConfigError(ValueError):
@@ -321,10 +321,4 @@ def config_to_dict(config: Config) -> dict:
 
 def save_config(config: Config, path) -> None:
     """Write the config as JSON atomically (a reader never sees half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(config_to_dict(config), fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(config_to_dict(config), indent=2) + "\n")

@@ -1,0 +1,26 @@
+"""Writing a file so that no reader, and no killed process, ever leaves half of it behind."""
+
+import os
+from pathlib import Path
+
+
+def atomic_write(path, write):
+    """Calls `write(tmp)` with a temporary path beside `path`, then renames it over `path`.
+
+    The temporary name keeps the suffix (image and .mat writers choose the format from it) and is
+    unique to the process; it is removed if `write` fails. The file gets the process's usual
+    permissions (unlike a mkstemp file, which is private to its owner).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path, text):
+    atomic_write(path, lambda tmp: tmp.write_text(text, newline=""))
