@@ -55,9 +55,10 @@ def assert_bsds_layout(ucm2, shape):
     assert not ucm2[1::2, 1::2].any(), "pixel cells must be 0"
 
 
-def test_three_regions_recovered_at_mid_height():
+@pytest.mark.parametrize("oriented", [False, True])
+def test_three_regions_recovered_at_mid_height(oriented):
     image, truth = three_regions()
-    config = PostprocessConfig()
+    config = PostprocessConfig(oriented_watershed=oriented)
     ucm2 = postprocess(image, crafted_softmax(truth), config)
     assert_bsds_layout(ucm2, truth.shape)
     segmentation = segmentation_at(ucm2, 0.5 * ucm2.max())
@@ -190,10 +191,11 @@ def test_ucm_edge_weights_read_back_a_hierarchy():
     np.testing.assert_allclose(rebuilt, ucm2, atol=1e-6)
 
 
-@pytest.mark.parametrize("combine", ["mean", "max", "gate"])
-def test_wnet_plus_ucm_combines_the_two_boundary_maps(combine):
+@pytest.mark.parametrize("combine, oriented", [("mean", False), ("max", False), ("gate", False),
+                                               ("mean", True)])
+def test_wnet_plus_ucm_combines_the_two_boundary_maps(combine, oriented):
     image, truth = three_regions()
-    config = PostprocessConfig(combine=combine)
+    config = PostprocessConfig(combine=combine, oriented_watershed=oriented, gpb_weight=0.5)
     # A gPb stand-in that only knows the red band; W-Net (the crafted softmax) knows all three.
     band = (truth == 0).astype(int)
     gpb = ucm_from_labels(image, band, config)
@@ -257,7 +259,7 @@ def test_cli_writes_ucm2_and_pngs_and_reports_a_bad_image(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(command, [
         "--model", str(tmp_path / "model"), "--images", str(images), "--out", str(out),
-        "--threshold", "0.2", "--workers", "2"])
+        "--threshold", "0.3", "--workers", "2"])
     assert result.exit_code == 1, result.output
     assert "broken.jpg" in result.output and "2 of 3 images" in result.output
     for i, shape in enumerate([(40, 60), (36, 50)]):
@@ -265,8 +267,8 @@ def test_cli_writes_ucm2_and_pngs_and_reports_a_bad_image(tmp_path):
         assert io.imread(out / f"im{i}_ucm.png").shape == (2 * shape[0] + 1, 2 * shape[1] + 1)
         assert io.imread(out / f"im{i}_cut.png").shape == (*shape, 3)
     assert not list(out.glob(".*")), "temporary files left behind"
-    assert config_from_dict({}).postprocess.threshold != 0.2
-    assert '"threshold": 0.2' in (out / "config.json").read_text()
+    assert config_from_dict({}).postprocess.threshold != 0.3
+    assert '"threshold": 0.3' in (out / "config.json").read_text()
 
 
 def test_cli_without_a_model_builds_the_image_cue_baseline(tmp_path):
@@ -300,3 +302,28 @@ def test_boundaries_that_enclose_nothing_leave_one_region():
     ucm2 = hier.ucm_from_edges(graph, (10, 12), weights)
     assert_bsds_layout(ucm2, (10, 12))
     assert not ucm2.any()
+
+
+def test_oriented_watershed_weights_are_arc_means_on_boundaries_only():
+    image, truth = three_regions(h=30, w=45)
+    strength, orientation = hier.boundary_strength(hier.oriented_cues(image,
+                                                                      PostprocessConfig()))
+    graph, weights, orientations = hier.grid_edges(strength, orientation, truth)
+    arcs = hier.oriented_watershed_weights(graph, truth.shape, weights, orientations)
+    src, dst = graph.edge_list()
+    flat = truth.ravel()
+    assert not arcs[flat[src] == flat[dst]].any()
+    for a, b in [(0, 1), (1, 2)]:  # one arc per pair of regions: one value, at most the mean
+        on_arc = ((flat[src] == a) & (flat[dst] == b)) | ((flat[src] == b) & (flat[dst] == a))
+        assert np.ptp(arcs[on_arc]) < 1e-12
+        assert 0 < arcs[on_arc][0] <= weights[on_arc].mean() + 1e-12
+
+
+def test_pyramid_levels_line_up_with_the_pixels():
+    # Averaging 2x2 cells and interpolating back is exact for a linear ramp, away from the
+    # borders, only if each cell's value lands at the centre of the four pixels it pooled.
+    yy, xx = np.mgrid[:12, :17]
+    ramp = (0.3 * xx + 0.7 * yy)[None].astype(np.float32)
+    back = hier.upsample2(hier.pool2(ramp) / 4, ramp.shape[1:])
+    assert back.shape == ramp.shape
+    np.testing.assert_allclose(back[0, 1:-2, 1:-2], ramp[0, 1:-2, 1:-2], atol=1e-5)

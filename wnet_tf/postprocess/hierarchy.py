@@ -17,10 +17,16 @@ here), its Gaussian smoothing of histograms (soft binning instead), its non-maxi
 distances in [0, 1]). Textons are clustered per image, not from a universal dictionary.
 
 The hierarchy (steps 3-4): edge weights on the 4-adjacency pixel graph, zero except across the
-CRF's argmax boundaries; higra's `mean_pb_hierarchy` does the oriented watershed (its regions are
-then the CRF's connected regions) and the greedy merging by mean boundary strength; the saliency of
-that hierarchy in the Khalimsky grid is `ucm2` in the BSDS layout: (2H+1) x (2W+1), pixels at odd
-(row, column), boundaries between them, values in [0, 1].
+CRF's argmax boundaries; higra's `mean_pb_hierarchy` does the watershed (its regions are then the
+CRF's connected regions) and the greedy merging by mean boundary strength; the saliency of that
+hierarchy in the Khalimsky grid is `ucm2` in the BSDS layout: (2H+1) x (2W+1), pixels at odd
+(row, column), boundaries between them, values in [0, 1]. contour2ucm's orientation step (the
+"oriented" watershed) is available but off by default (`oriented_watershed`): with these cues it
+lowered every BSDS score on the validation set.
+
+W-Net+ucm: the W-Net edge weights and a gPb-owt-ucm's edge weights are combined
+(`combine_with_ucm`) before the watershed, whose regions are then the intersection of both
+partitions, and merged the same way.
 """
 
 from __future__ import annotations
@@ -276,11 +282,11 @@ def ucm_edge_weights(ucm2: np.ndarray) -> np.ndarray:
 
 def combine_with_ucm(wnet: np.ndarray, gpb: np.ndarray, config: PostprocessConfig) -> np.ndarray:
     """W-Net+ucm [open]: W-Net edge weights (non-zero on the CRF's boundaries only) combined with
-    a gPb-owt-ucm's edge weights, before the oriented watershed and merging.
+    a gPb-owt-ucm's edge weights, before the watershed and merging.
 
-    mean: (1 - a) wnet + a gpb. Both partitions' boundaries survive; each arc is ranked by both.
+    gate: gpb where W-Net has a boundary, a * gpb elsewhere; gPb ranks, W-Net promotes.
+    mean: (1 - a) wnet + a gpb; each arc is ranked by both.
     max:  the stronger of the two; a boundary either method is sure of stays.
-    gate: gpb where W-Net has a boundary, a * gpb elsewhere; gPb ranks, W-Net selects.
     (a = `gpb_weight`.)"""
     a = config.gpb_weight
     if config.combine == "mean":
@@ -290,10 +296,22 @@ def combine_with_ucm(wnet: np.ndarray, gpb: np.ndarray, config: PostprocessConfi
     return np.where(wnet > 0, gpb, a * gpb)
 
 
+def oriented_watershed_weights(graph, shape: tuple[int, int], weights: np.ndarray,
+                               orientations: np.ndarray) -> np.ndarray:
+    """The oriented watershed transform as edge weights: each edge of a watershed arc gets the
+    arc's mean weight, each weight first scaled by how well its orientation fits the arc's
+    course; edges inside regions get 0."""
+    rag, arc_weights = hg.oriented_watershed(graph, weights, shape, orientations)
+    if rag.num_vertices() == 1:
+        return np.zeros_like(weights)
+    return np.asarray(hg.rag_back_project_edge_weights(rag, arc_weights), np.float64)
+
+
 def ucm_from_edges(graph, shape: tuple[int, int], weights: np.ndarray,
                    orientations: np.ndarray | None = None) -> np.ndarray:
-    """contour2ucm: oriented watershed of the edge weights, greedy merging of the regions by mean
-    boundary strength, and the ultrametric (saliency) map as a BSDS ucm2 in [0, 1]."""
+    """contour2ucm: (oriented, when `orientations` are given) watershed of the edge weights,
+    greedy merging of the regions by mean boundary strength, and the ultrametric (saliency) map
+    as a BSDS ucm2 in [0, 1]."""
     tree, altitudes = hg.mean_pb_hierarchy(graph, weights, shape, edge_orientations=orientations)
     if tree.num_leaves() == 1:  # no closed boundary, one region; higra's saliency fails on it
         return np.zeros((2 * shape[0] + 1, 2 * shape[1] + 1))
@@ -305,19 +323,28 @@ def ucm_from_edges(graph, shape: tuple[int, int], weights: np.ndarray,
 def ucm_from_labels(image: np.ndarray, labels: np.ndarray, config: PostprocessConfig,
                     gpb_ucm2: np.ndarray | None = None) -> np.ndarray:
     """ucm2 from a label map (the CRF's argmax): boundary strength from image cues on its
-    boundaries only, optionally combined with a gPb-owt-ucm (W-Net+ucm), then contour2ucm."""
+    boundaries only, then contour2ucm. With `gpb_ucm2` (W-Net+ucm), the W-Net boundaries (through
+    the oriented watershed on their own, if it is on) are combined with gPb's, and the combination
+    is merged without an orientation step: gPb's arcs are already oriented, and must not be
+    re-weighted by orientations measured on other arcs."""
     strength, orientation = boundary_strength(oriented_cues(image, config))
     graph, weights, orientations = grid_edges(strength, orientation, labels)
-    if gpb_ucm2 is not None:
-        weights = combine_with_ucm(weights, ucm_edge_weights(gpb_ucm2), config)
-    return ucm_from_edges(graph, labels.shape, weights, orientations)
+    if not config.oriented_watershed:
+        orientations = None
+    if gpb_ucm2 is None:
+        return ucm_from_edges(graph, labels.shape, weights, orientations)
+    if orientations is not None:
+        weights = oriented_watershed_weights(graph, labels.shape, weights, orientations)
+    combined = combine_with_ucm(weights, ucm_edge_weights(gpb_ucm2), config)
+    return ucm_from_edges(graph, labels.shape, combined)
 
 
 def ucm_from_image(image: np.ndarray, config: PostprocessConfig) -> np.ndarray:
     """The baseline without a network: the same cues on every edge, then contour2ucm."""
     strength, orientation = boundary_strength(oriented_cues(image, config))
     graph, weights, orientations = grid_edges(strength, orientation)
-    return ucm_from_edges(graph, image.shape[:2], weights, orientations)
+    return ucm_from_edges(graph, image.shape[:2], weights,
+                          orientations if config.oriented_watershed else None)
 
 
 def segmentation_at(ucm2: np.ndarray, threshold: float) -> np.ndarray:
