@@ -327,3 +327,14 @@ def test_pyramid_levels_line_up_with_the_pixels():
     back = hier.upsample2(hier.pool2(ramp) / 4, ramp.shape[1:])
     assert back.shape == ramp.shape
     np.testing.assert_allclose(back[0, 1:-2, 1:-2], ramp[0, 1:-2, 1:-2], atol=1e-5)
+
+
+def test_mean_colours_paint_each_region_with_its_mean():
+    from wnet_tf.postprocess.cli import mean_colours
+
+    labels = np.array([[1, 1, 2], [3, 3, 2]])
+    image = np.arange(18, dtype=float).reshape(2, 3, 3)
+    painted = mean_colours(labels, image)
+    np.testing.assert_allclose(painted[0, 0], (image[0, 0] + image[0, 1]) / 2)
+    np.testing.assert_allclose(painted[1, 2], (image[0, 2] + image[1, 2]) / 2)
+    np.testing.assert_allclose(painted[1, 0], painted[1, 1])

@@ -55,11 +55,19 @@ def _write_atomic(path: Path, write) -> None:
         raise
 
 
+def mean_colours(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """(H, W, 3): every region of `labels` (H, W) painted with its mean colour in `image`."""
+    flat = labels.ravel()
+    counts = np.bincount(flat)
+    means = np.stack([np.bincount(flat, image[..., c].ravel()) for c in range(3)], -1)
+    return (means / np.maximum(counts, 1)[:, None])[labels]
+
+
 def process_image(path: Path, probabilities: np.ndarray | None, gpb_path: Path | None,
                   config: PostprocessConfig, out: Path) -> None:
     """Everything after the network for one image, written into `out` (runs in a worker)."""
     import scipy.io
-    from skimage import color, io
+    from skimage import io
 
     from wnet_tf.postprocess import postprocess, segmentation_at, ucm_from_image
 
@@ -72,8 +80,7 @@ def process_image(path: Path, probabilities: np.ndarray | None, gpb_path: Path |
             raise ValueError(f"{gpb_path.name}: ucm2 {gpb.shape} does not fit the image "
                              f"{image.shape[:2]}")
         ucm2 = postprocess(image, probabilities, config, gpb)
-    cut = color.label2rgb(segmentation_at(ucm2, config.threshold), image, kind="avg",
-                          bg_label=-1)
+    cut = mean_colours(segmentation_at(ucm2, config.threshold), image)
     hierarchy = ucm2 / max(ucm2.max(), 1e-12)
     name = path.stem
     _write_atomic(out / f"{name}_ucm.png", lambda p: io.imsave(
