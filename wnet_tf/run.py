@@ -9,9 +9,18 @@ A run directory holds
                    each run by its directory)
 Training again in the same directory resumes from its latest checkpoint: the same step, optimizer
 states and learning rates. The data pipeline and the dropout masks start afresh.
+
+Under tf.distribute (`train.strategy`) the batch is the global one; each replica trains on its
+share. In a multi-worker run every worker needs the run directory on a shared file system: all
+restore from `checkpoints/`, only the chief writes the config, the TensorBoard logs and the
+checkpoints there, and the other workers save theirs (saving is a collective step) to
+`.worker-<i>/`, which they delete right after, as TensorFlow's multi-worker guide prescribes.
 """
 
+import json
 import math
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -38,22 +47,84 @@ class NonFiniteLossError(RuntimeError):
 
 
 def make_strategy(train_config):
-    """The tf.distribute strategy that builds and trains the model (the one place that picks)."""
-    if train_config.strategy == "default":
+    """The tf.distribute strategy that builds and trains the model (the one place that picks).
+
+    default: one device. mirrored: `train.devices`, or every local GPU (the CPU when there is
+    none). multi_worker: the cluster and this worker's task from the TF_CONFIG environment
+    variable. tpu: the TPU that TPUClusterResolver finds (TPU_NAME, or the local TPU VM).
+    """
+    kind = train_config.strategy
+    if kind == "default":
         return tf.distribute.get_strategy()
-    raise ConfigError(f"train.strategy={train_config.strategy!r}: not supported yet; use "
-                      "'default'")
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy(list(train_config.devices) or None)
+    if kind == "multi_worker":
+        _check_tf_config(os.environ.get("TF_CONFIG"))
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as err:
+        raise ConfigError(f"train.strategy='tpu': no TPU found ({err})") from None
+    return tf.distribute.TPUStrategy(resolver)
 
 
-def build_trainer(config: Config):
-    """The W-Net and its two optimizers (build it inside the strategy's scope)."""
-    encoder, decoder = build_wnet(config.model)
+def _check_tf_config(text):
+    """Say what is wrong with TF_CONFIG here rather than deep inside TensorFlow."""
+    expected = ('expected TF_CONFIG=\'{"cluster": {"worker": ["host:port", ...]}, '
+                '"task": {"type": "worker", "index": I}}\'')
+    if not text:
+        raise ConfigError(f"train.strategy='multi_worker' needs the TF_CONFIG environment "
+                          f"variable, which is not set; {expected}")
+    try:
+        spec = json.loads(text)
+        task = spec["task"]
+        workers = spec["cluster"][task["type"]]
+        ok = isinstance(workers, list) and 0 <= task["index"] < len(workers)
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"TF_CONFIG={text!r}: {expected}, with the task's type in the "
+                          "cluster and its index in range")
+
+
+def _is_chief(strategy):
+    """True for the one worker that writes (every process but the non-chief workers of a
+    multi-worker cluster)."""
+    resolver = strategy.cluster_resolver
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return (resolver.task_type == "worker" and resolver.task_id == 0
+            and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def build_trainer(config: Config, replicas=1):
+    """The W-Net and its two optimizers (build it inside the strategy's scope). With several
+    replicas, batch norm takes the statistics of the global batch."""
+    encoder, decoder = build_wnet(config.model, sync_batch_norm=replicas > 1)
     trainer = WNetTrainer(encoder, decoder, config.loss)
     # No XLA over the whole step: it makes the convolutions ~10x slower on CPU, and the N-cut
     # already compiles itself (loss.jit).
     trainer.compile(make_optimizer(config.optim, config.train.precision),
                     make_optimizer(config.optim, config.train.precision), jit_compile=False)
     return trainer
+
+
+def make_train_function(trainer, strategy):
+    """One Algorithm 1 step on the iterator's next global batch; the logs averaged over the
+    replicas. Keras' own `train_function` does the same, except under
+    MultiWorkerMirroredStrategy, where Keras 3.15 averages the scalar logs along an axis 0
+    that they do not have and fails."""
+
+    @tf.function
+    def train_function(iterator):
+        logs = strategy.run(trainer.train_step, args=(next(iterator),))
+        return {name: strategy.reduce("MEAN", value, axis=None) for name, value in logs.items()}
+
+    return train_function
 
 
 def make_checkpoint(trainer, step):
@@ -87,15 +158,22 @@ def _check_same_model(config, run_dir):
                               "the same model section (or use another run directory)")
 
 
-def _raise_if_not_finite(logs, step, manager):
+def _raise_if_not_finite(logs, step, run_dir):
     # The logged losses are means since the last log: finite exactly when every step's losses
     # were (they are never negative), so the first non-finite one names the bad step.
     bad = {name: logs[name] for name in LOSSES if not math.isfinite(logs[name])}
     if bad:
         losses = ", ".join(f"{name}={value}" for name, value in bad.items())
-        kept = manager.latest_checkpoint or "none (no checkpoint was written yet)"
+        kept = latest_checkpoint(run_dir) or "none (no checkpoint was written yet)"
         raise NonFiniteLossError(f"non-finite loss at step {step}: {losses}. Training stopped "
                                  f"without saving; the last good checkpoint is {kept}")
+
+
+def _check_batch(config: Config, replicas):
+    if config.data.batch_size % replicas:
+        raise ConfigError(f"data.batch_size={config.data.batch_size}: the global batch must be "
+                          f"a multiple of the {replicas} replicas of "
+                          f"train.strategy={config.train.strategy!r}")
 
 
 def train(config: Config, run_dir, *, progress=True):
@@ -108,43 +186,52 @@ def train(config: Config, run_dir, *, progress=True):
     run_dir = Path(run_dir)
     train_cfg = config.train
     _check_same_model(config, run_dir)
+    # First: a multi-worker strategy must exist before TensorFlow runs anything.
+    strategy = make_strategy(train_cfg)
+    replicas = strategy.num_replicas_in_sync
+    _check_batch(config, replicas)
+    chief = _is_chief(strategy)
     # The policy decides the layers' dtypes when they are built: set it before anything is.
     keras.mixed_precision.set_global_policy(train_cfg.precision)
     keras.utils.set_random_seed(train_cfg.seed)
-    save_config(config, run_dir / CONFIG_FILE)
+    if chief:
+        save_config(config, run_dir / CONFIG_FILE)
 
-    strategy = make_strategy(train_cfg)
     with strategy.scope():
-        trainer = build_trainer(config)
+        trainer = build_trainer(config, replicas)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     checkpoint = make_checkpoint(trainer, step)
-    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / CHECKPOINT_DIR),
+    save_dir = run_dir / (CHECKPOINT_DIR if chief else
+                          f".worker-{strategy.cluster_resolver.task_id}")
+    manager = tf.train.CheckpointManager(checkpoint, str(save_dir),
                                          max_to_keep=train_cfg.keep_checkpoints,
                                          checkpoint_name="ckpt")
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        tqdm.write(f"resuming {run_dir} at step {int(step)} from {manager.latest_checkpoint}",
-                   file=sys.stderr)
+    latest = latest_checkpoint(run_dir)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+        tqdm.write(f"resuming {run_dir} at step {int(step)} from {latest}", file=sys.stderr)
 
     dataset = strategy.distribute_datasets_from_function(
         lambda context: make_dataset(config.data, "train", training=True, input_context=context))
     iterator = iter(dataset)
-    panel = next(iter(make_dataset(config.data, "train", training=False)))[:PANEL_IMAGES]
-    trainer.make_train_function()
-    writer = tf.summary.create_file_writer(str(run_dir))
-    bar = tqdm(total=train_cfg.iterations, initial=int(step), unit="step", disable=not progress,
-               dynamic_ncols=True)
+    if chief:
+        panel = next(iter(make_dataset(config.data, "train", training=False)))[:PANEL_IMAGES]
+    train_function = make_train_function(trainer, strategy)
+    writer = (tf.summary.create_file_writer(str(run_dir)) if chief
+              else tf.summary.create_noop_writer())
+    bar = tqdm(total=train_cfg.iterations, initial=int(step), unit="step",
+               disable=not (progress and chief), dynamic_ncols=True)
     logs, busy, steps_since_log = {}, 0.0, 0
     try:
         with writer.as_default():
             while int(step) < train_cfg.iterations:
                 start = time.perf_counter()
-                logs = {k: float(v) for k, v in trainer.train_function(iterator).items()}
+                logs = {k: float(v) for k, v in train_function(iterator).items()}
                 busy += time.perf_counter() - start
                 n = int(step.assign_add(1))
                 steps_since_log += 1
                 bar.update(1)
-                _raise_if_not_finite(logs, n, manager)
+                _raise_if_not_finite(logs, n, run_dir)
                 if n % train_cfg.log_every == 0 or n == train_cfg.iterations:
                     images_per_sec = steps_since_log * config.data.batch_size / busy
                     for name, value in {**logs, "images_per_sec": images_per_sec}.items():
@@ -155,12 +242,15 @@ def train(config: Config, run_dir, *, progress=True):
                     # The trackers average until reset: each log covers the steps since the last.
                     trainer.reset_metrics()
                     busy, steps_since_log = 0.0, 0
-                if n % train_cfg.image_every == 0 or n == train_cfg.iterations:
+                if chief and (n % train_cfg.image_every == 0 or n == train_cfg.iterations):
                     summaries.images("inputs|segmentation|reconstruction",
                                      image_panel(trainer, panel), n)
                 if n % train_cfg.checkpoint_every == 0 or n == train_cfg.iterations:
+                    # Every worker saves (it is a collective step); only the chief's copy stays.
                     manager.save(checkpoint_number=n)
                     writer.flush()
+                    if not chief:
+                        shutil.rmtree(save_dir, ignore_errors=True)
     finally:
         bar.close()
         writer.close()

@@ -16,10 +16,15 @@ from wnet_tf.config import ConfigError, load_config
                    "checkpoint, training resumes from it.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value (JSON), e.g. --set train.iterations=100. Repeatable.")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multi_worker", "tpu"]),
+              help="Where to train (sets train.strategy): one device, all local GPUs, the "
+                   "workers of TF_CONFIG, or a TPU. data.batch_size stays the global batch.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar.")
-def command(config_path, workdir, overrides, progress):
+def command(config_path, workdir, overrides, strategy, progress):
     """Train W-Net from a JSON config (see configs/README.md)."""
+    if strategy:
+        overrides = (*overrides, f"train.strategy={strategy}")
     try:
         config = load_config(config_path, overrides)
     except ConfigError as err:
