@@ -43,6 +43,7 @@ def measure(config):
 
     from wnet_tf.config import LossConfig, ModelConfig, OptimConfig
     from wnet_tf.model import build_wnet
+    from wnet_tf.run import make_train_function
     from wnet_tf.trainer import WNetTrainer, make_optimizer
 
     keras.mixed_precision.set_global_policy(config["policy"])
@@ -53,8 +54,7 @@ def measure(config):
     trainer.compile(make_optimizer(optim, config["policy"]),
                     make_optimizer(optim, config["policy"]))
     images = tf.constant(np.random.default_rng(0).random((b, s, s, 3), dtype=np.float32))
-    trainer.make_train_function()
-    step = trainer.train_function
+    step = make_train_function(trainer, tf.distribute.get_strategy())  # what `train` runs
     data = tf.data.Dataset.from_tensors(images).repeat()
     iterator = iter(data)
 

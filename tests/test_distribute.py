@@ -13,13 +13,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from test_train import _train_process, restore, summaries, tiny_config
 
 from wnet_tf.config import ConfigError, TrainConfig, config_from_dict
-from wnet_tf.run import CHECKPOINT_DIR, latest_checkpoint, make_strategy
+from wnet_tf.run import CHECKPOINT_DIR, is_chief, latest_checkpoint, make_strategy
 
 TWO_CPUS = """
 import tensorflow as tf
@@ -102,6 +103,36 @@ def run_script(script, *args):
     return out
 
 
+def test_sync_batch_norm_is_batch_norm_with_its_gradients(monkeypatch):
+    """SyncBatchNormalization's own arithmetic (forced on one device, where it all-reduces over
+    one replica) against Keras' BatchNormalization: outputs, the three gradients, the moving
+    statistics."""
+    import keras
+    import tensorflow as tf
+
+    from wnet_tf.model import SyncBatchNormalization
+
+    monkeypatch.setattr(SyncBatchNormalization, "_synchronises", staticmethod(lambda c: True))
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(3.0, 2.0, (4, 5, 6, 3)), tf.float32)
+    dy = tf.constant(rng.normal(0.0, 1.0, (4, 5, 6, 3)), tf.float32)
+    results = []
+    for layer in (SyncBatchNormalization(), keras.layers.BatchNormalization()):
+        layer.build(x.shape)
+        layer.gamma.assign([0.5, 1.0, 2.0])
+        layer.beta.assign([0.1, -0.2, 0.3])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * dy)
+        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+        results.append([y, *grads, layer.moving_mean, layer.moving_variance])
+    names = ["outputs", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance"]
+    for name, ours, keras_value in zip(names, *results, strict=True):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(keras_value), rtol=1e-4,
+                                   atol=1e-5, err_msg=name)
+
+
 def test_mirrored_on_two_devices_equals_one_device():
     """Each of 5 steps starts both runs from the same weights (batch norm statistics
     included) and compares the losses and the change of the weights.
@@ -180,6 +211,27 @@ def test_multi_worker_names_a_missing_or_bad_tf_config(monkeypatch, tf_config, m
         make_strategy(TrainConfig(strategy="multi_worker"))
 
 
+def test_devices_are_for_mirrored_only():
+    with pytest.raises(ConfigError, match=r"train.devices=\['/gpu:0'\]: expected \[\] with "
+                                          r"train.strategy='default'"):
+        TrainConfig(devices=("/gpu:0",)).validate()
+
+
+@pytest.mark.parametrize("cluster, task, chief", [
+    ({"worker": ["a:1", "b:1"]}, ("worker", 0), True),
+    ({"worker": ["a:1", "b:1"]}, ("worker", 1), False),
+    ({"chief": ["c:1"], "worker": ["a:1"]}, ("chief", 0), True),
+    ({"chief": ["c:1"], "worker": ["a:1"]}, ("worker", 0), False),
+])
+def test_the_chief_is_the_chief_task_else_worker_0(cluster, task, chief):
+    import tensorflow as tf
+
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec(cluster), task_type=task[0], task_id=task[1])
+    assert is_chief(resolver) is chief
+    assert is_chief(None)
+
+
 def test_tpu_says_when_there_is_none(monkeypatch):
     monkeypatch.delenv("TPU_NAME", raising=False)
     with pytest.raises(ConfigError, match="train.strategy='tpu': no TPU found"):
@@ -226,7 +278,7 @@ def test_two_workers_train_checkpoint_and_resume_after_one_is_killed(tmp_path):
         deadline = time.monotonic() + 300
         while _step(latest_checkpoint(run_dir)) < 2:
             for process, log in zip(processes, first, strict=True):
-                assert process.poll() is None, open(log.name).read()
+                assert process.poll() is None, Path(log.name).read_text()
             assert time.monotonic() < deadline, "no checkpoint after 300 s"
             time.sleep(0.2)
         processes[1].send_signal(signal.SIGKILL)
@@ -248,17 +300,19 @@ def test_two_workers_train_checkpoint_and_resume_after_one_is_killed(tmp_path):
     processes = _start_workers(config_path, run_dir, second, f"train.iterations={step + 2}")
     try:
         for process, log in zip(processes, second, strict=True):
-            assert process.wait(timeout=300) == 0, open(log.name).read()
+            assert process.wait(timeout=300) == 0, Path(log.name).read_text()
     finally:
         for process, log in zip(processes, second, strict=True):
             process.kill()
+            process.wait()
             log.close()
     for log in second:
-        assert f"at step {step} from {killed_at}" in open(log.name).read()
+        assert f"at step {step} from {killed_at}" in Path(log.name).read_text()
     _, resumed = restore(config_from_dict(data), latest_checkpoint(run_dir))
     assert resumed == step + 2
-    # The chief alone wrote: its logs cover the resumed steps, the other worker's checkpoint
-    # copies are gone.
+    # The chief alone wrote: one event file per start, its logs cover the resumed steps, the
+    # other worker's checkpoint copies are gone.
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 2
     assert {step + 1, step + 2} <= set(summaries(run_dir)["rec_loss"])
     assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(".worker")) == []
     assert (run_dir / CHECKPOINT_DIR).is_dir()

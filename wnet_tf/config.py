@@ -142,6 +142,9 @@ class TrainConfig:
                     "keep_checkpoints"):
             value = getattr(self, key)
             _check(value >= 1, f"train.{key}", value, "an integer >= 1")
+        _check(not self.devices or self.strategy == "mirrored", "train.devices",
+               list(self.devices), f"[] with train.strategy={self.strategy!r} (devices are "
+               "for 'mirrored')")
 
 
 @dataclass(frozen=True)

@@ -73,26 +73,31 @@ def make_strategy(train_config):
 def _check_tf_config(text):
     """Say what is wrong with TF_CONFIG here rather than deep inside TensorFlow."""
     expected = ('expected TF_CONFIG=\'{"cluster": {"worker": ["host:port", ...]}, '
-                '"task": {"type": "worker", "index": I}}\'')
+                '"task": {"type": "worker", "index": I}}\' (a "chief" list and task type too, '
+                'if one worker is to be the chief)')
     if not text:
         raise ConfigError(f"train.strategy='multi_worker' needs the TF_CONFIG environment "
                           f"variable, which is not set; {expected}")
     try:
         spec = json.loads(text)
-        task = spec["task"]
-        workers = spec["cluster"][task["type"]]
-        ok = isinstance(workers, list) and 0 <= task["index"] < len(workers)
-    except (ValueError, KeyError, TypeError):
-        ok = False
-    if not ok:
-        raise ConfigError(f"TF_CONFIG={text!r}: {expected}, with the task's type in the "
-                          "cluster and its index in range")
+    except ValueError as err:
+        raise ConfigError(f"TF_CONFIG={text!r} is not JSON ({err}); {expected}") from None
+    task = spec.get("task") if isinstance(spec, dict) else None
+    cluster = spec.get("cluster") if isinstance(spec, dict) else None
+    if not (isinstance(task, dict) and isinstance(cluster, dict)):
+        raise ConfigError(f"TF_CONFIG={text!r} needs a \"cluster\" and a \"task\" object; "
+                          f"{expected}")
+    hosts = cluster.get(task.get("type"))
+    index = task.get("index")
+    if not (isinstance(hosts, list) and isinstance(index, int) and 0 <= index < len(hosts)):
+        raise ConfigError(f"TF_CONFIG={text!r}: task {task} is not one of the cluster's "
+                          f"{ {k: len(v) for k, v in cluster.items() if isinstance(v, list)} } "
+                          f"(type, and index in range); {expected}")
 
 
-def _is_chief(strategy):
-    """True for the one worker that writes (every process but the non-chief workers of a
-    multi-worker cluster)."""
-    resolver = strategy.cluster_resolver
+def is_chief(resolver):
+    """True for the one process that writes: any process outside a cluster, else the "chief"
+    task, else worker 0 when the cluster has no chief (TensorFlow's rule)."""
     if resolver is None or not resolver.task_type:
         return True
     if resolver.task_type == "chief":
@@ -190,7 +195,7 @@ def train(config: Config, run_dir, *, progress=True):
     strategy = make_strategy(train_cfg)
     replicas = strategy.num_replicas_in_sync
     _check_batch(config, replicas)
-    chief = _is_chief(strategy)
+    chief = is_chief(strategy.cluster_resolver)
     # The policy decides the layers' dtypes when they are built: set it before anything is.
     keras.mixed_precision.set_global_policy(train_cfg.precision)
     keras.utils.set_random_seed(train_cfg.seed)

@@ -1,11 +1,14 @@
 """`python -m wnet_tf.train CONFIG [--workdir DIR] [--set section.key=value ...]`, also
 `wnet-tf train`: load the config, then `wnet_tf.run.train` does the rest."""
 
+import typing
 from pathlib import Path
 
 import click
 
-from wnet_tf.config import ConfigError, load_config
+from wnet_tf.config import ConfigError, TrainConfig, load_config
+
+STRATEGIES = typing.get_args(typing.get_type_hints(TrainConfig)["strategy"])
 
 
 @click.command()
@@ -16,7 +19,7 @@ from wnet_tf.config import ConfigError, load_config
                    "checkpoint, training resumes from it.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value (JSON), e.g. --set train.iterations=100. Repeatable.")
-@click.option("--strategy", type=click.Choice(["default", "mirrored", "multi_worker", "tpu"]),
+@click.option("--strategy", type=click.Choice(STRATEGIES),
               help="Where to train (sets train.strategy): one device, all local GPUs, the "
                    "workers of TF_CONFIG, or a TPU. data.batch_size stays the global batch.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
