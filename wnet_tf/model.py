@@ -92,10 +92,14 @@ class FusedBatchNormalization(layers.BatchNormalization):
         # The kernel returns the unbiased variance; Keras averages the biased one.
         count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], tf.float32)
         variance = variance * (count - 1.0) / count
+        self._update_moving_statistics(mean, variance)
+        return outputs
+
+    def _update_moving_statistics(self, mean, variance):
+        """Keras' rule: an exponential moving average of the batch mean and biased variance."""
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(
             self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
-        return outputs
 
 
 def _sync_batch_norm(x, gamma, beta, epsilon, context):
@@ -184,9 +188,7 @@ class SyncBatchNormalization(FusedBatchNormalization):
         beta = tf.cast(self.beta.value, tf.float32) if self.center else tf.zeros([channels])
         outputs, mean, variance = _sync_batch_norm(tf.cast(inputs, tf.float32), gamma, beta,
                                                    self.epsilon, context)
-        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
-        self.moving_variance.assign(
-            self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        self._update_moving_statistics(mean, variance)
         return tf.cast(outputs, self.compute_dtype)
 
     def get_config(self):
