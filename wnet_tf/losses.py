@@ -35,28 +35,33 @@ def window_offsets(radius):
 
 
 def affinity_matvec(features, q, *, radius, sigma_i, sigma_x):
-    """(W q)(u) = sum_v w(u, v) q(v) for every channel of q.
+    """(W q)(u) = sum_v w(u, v) q(v) for every channel of q, and the degree d(u) = sum_v w(u, v).
 
     Args:
         features: (B, H, W, C) pixel values F, exactly as they enter the weights.
         q: (B, H, W, M) float32 values to multiply.
     Returns:
-        (B, H, W, M): the product, with pixels outside the image contributing nothing.
+        (B, H, W, M) W q and (B, H, W, 1) d, with pixels outside the image contributing nothing.
     """
     offsets = window_offsets(radius)
     reach = max(dy for dy, _ in offsets)
     height, width = tf.shape(q)[1], tf.shape(q)[2]
     pad = [[0, 0], [reach, reach], [reach, reach], [0, 0]]
-    # Zero padding of q removes out-of-image neighbours from every sum, d(u) included.
+    # Zero padding of q and of the mask removes out-of-image neighbours from every sum.
     f_pad, q_pad = tf.pad(features, pad), tf.pad(q, pad)
-    total = tf.zeros_like(q)
+    inside = tf.pad(tf.ones_like(q[..., :1]), pad)
+    # Two accumulators rather than d as one more channel of q: XLA then fuses each into a single
+    # loop; slicing d back out of a (K + 1)-channel product made it recompute the whole window
+    # sum once per consumer (0.51 s against 0.31 s at 224x224, batch 10, K = 20).
+    total, degree = tf.zeros_like(q), tf.zeros_like(q[..., :1])
     for dy, dx in offsets:
         window = (slice(None), slice(reach + dy, reach + dy + height),
                   slice(reach + dx, reach + dx + width))
         distance2 = tf.reduce_sum(tf.square(features - f_pad[window]), axis=-1, keepdims=True)
-        weight = tf.exp(-distance2 / sigma_i**2 - (dy * dy + dx * dx) / sigma_x**2)
+        weight = inside[window] * tf.exp(-distance2 / sigma_i**2 - (dy * dy + dx * dx) / sigma_x**2)
         total += weight * q_pad[window]
-    return total
+        degree += weight
+    return total, degree
 
 
 @functools.cache
@@ -65,10 +70,7 @@ def _ncut_function(radius, sigma_i, sigma_x, jit):
     matvec = functools.partial(affinity_matvec, radius=radius, sigma_i=sigma_i, sigma_x=sigma_x)
 
     def forward(features, probs):
-        # The degree d = W 1 rides along as one more channel: one pass gives W p and d.
-        ones = tf.ones_like(probs[..., :1])
-        wq = matvec(features, tf.concat([probs, ones], axis=-1))
-        wp, degree = wq[..., :-1], wq[..., -1:]
+        wp, degree = matvec(features, probs)
         assoc = tf.reduce_sum(probs * wp, axis=[1, 2])
         volume = tf.maximum(tf.reduce_sum(probs * degree, axis=[1, 2]), _MIN_VOLUME)
         loss = tf.cast(tf.shape(probs)[-1], tf.float32) - tf.reduce_sum(assoc / volume, axis=-1)
