@@ -190,3 +190,21 @@ def test_the_command_names_a_bad_override(tmp_path):
     config_path.write_text(json.dumps(tiny_config(tmp_path)))
     result = CliRunner().invoke(command, [str(config_path), "--set", "model.k=1"])
     assert result.exit_code == 2 and "model.k=1" in result.output
+
+
+@pytest.mark.parametrize("setting, pooled", [(None, True), ("false", False)])
+def test_importing_the_package_picks_the_pooling_cpu_allocator_unless_told_otherwise(setting,
+                                                                                      pooled):
+    # Only the BFC allocator keeps statistics; the default one raises when asked for them.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    if setting is not None:
+        env["TF_CPU_ALLOCATOR_USE_BFC"] = setting
+    script = ("import wnet_tf, tensorflow as tf\n"
+              "tf.zeros((256, 256)).numpy()\n"
+              "try:\n"
+              "    print(tf.config.experimental.get_memory_info('CPU:0')['peak'] > 0)\n"
+              "except ValueError:\n"
+              "    print('no statistics')\n")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split()[-1] == ("True" if pooled else "statistics")
