@@ -52,7 +52,7 @@ def main(measure, configs, columns, description):
     args = parser.parse_args()
     if args.one:
         record = measure(json.loads(args.one))
-        record["peak_rss_gb"] = peak_rss_gb()
+        record.setdefault("peak_rss_gb", peak_rss_gb())
         # wnet_tf picks TensorFlow's pooling allocator unless the environment says otherwise.
         record["cpu_allocator_bfc"] = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC")
         print("RECORD " + json.dumps(record), flush=True)
