@@ -16,17 +16,22 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The quickstart: train on the images inside scikit-image (resumes if runs/quickstart exists), export,
-# segment those images at the training scale (quickstart.json's data.image_size).
+# segment those images at the training scale. Then the shipped model (wnet_tf/models/bsds500, trained
+# on BSDS500) segments and post-processes the same images: overlays, and UCM hierarchies with their cuts.
 DEMO_RUN := runs/quickstart
 DEMO_MODEL := saved_models/quickstart
 DEMO_OUT := $(DEMO_RUN)/segments
+SHIPPED_OUT := runs/bsds500-demo
 demo: export TF_CPP_MIN_LOG_LEVEL := 2
 demo: $(STAMP)
 	$(PY) -m wnet_tf.train configs/quickstart.json --workdir $(DEMO_RUN)
 	$(PY) -m wnet_tf.export $(DEMO_RUN) --out $(DEMO_MODEL)
-	$(PY) -m wnet_tf.segment "$$($(PY) -c 'import skimage; print(skimage.data_dir)')" \
-		--resize 96 --model $(DEMO_MODEL) --out $(DEMO_OUT)
-	@echo "Label maps and overlays: $(DEMO_OUT)/*_labels.png, *_overlay.png"
+	images="$$($(PY) -c 'import skimage; print(skimage.data_dir)')" && \
+	$(PY) -m wnet_tf.segment "$$images" --model $(DEMO_MODEL) --out $(DEMO_OUT) && \
+	$(PY) -m wnet_tf.segment "$$images" --model bsds500 --out $(SHIPPED_OUT)/segments && \
+	$(PY) -m wnet_tf.cli postprocess --model bsds500 --images "$$images" --out $(SHIPPED_OUT)/ucm
+	@echo "Quickstart label maps and overlays: $(DEMO_OUT)/*_labels.png, *_overlay.png"
+	@echo "Shipped bsds500 model: $(SHIPPED_OUT)/segments/*_overlay.png, $(SHIPPED_OUT)/ucm/*_cut.png"
 	@echo "TensorBoard (pip install tensorboard): tensorboard --logdir runs"
 
 lint: $(STAMP)

@@ -12,6 +12,7 @@ from PIL import Image
 from wnet_tf.config import ModelConfig
 from wnet_tf.export import save_serving_model
 from wnet_tf.model import build_wnet
+from wnet_tf.pretrained import Geometry
 from wnet_tf.segment import (
     command,
     overlay,
@@ -86,7 +87,7 @@ def test_more_than_255_classes_give_16_bit_label_maps(tmp_path):
 
 def test_segmenting_at_the_training_scale_gives_maps_at_the_image_size():
     image = np.random.default_rng(0).uniform(0, 1, (21, 34, 3)).astype(np.float32)
-    probs = predict(Uniform(3), image, short_side=8)  # the model sees 8 x 13
+    probs = predict(Uniform(3), image, Geometry.short_side(8))  # the model sees 8 x 13
     assert probs.shape == (21, 34, 3)
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
     assert probs[:, 0].argmax() == 0 and probs[:, -1].argmax(axis=-1).min() == 2

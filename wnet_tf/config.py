@@ -42,6 +42,12 @@ class ModelConfig:
     # applied after every module.
     dropout_rate: float = 0.35
     separable: bool = True  # depthwise separable convolutions in all but the outer modules
+    # How each 3x3 convolution sees beyond the border. "zeros" (the paper's, Keras' "same"): zero
+    # padding tells the network where the border is, and with it where every pixel is, which lets
+    # the encoder settle into one partition by position for every image. "symmetric": the border
+    # rows and columns mirrored; a constant image then gives a constant output, so the classes
+    # must come from content. Same variables either way (configs/README.md).
+    padding: Literal["zeros", "symmetric"] = "zeros"
 
     def validate(self) -> None:
         _check(self.k >= 2, "model.k", self.k, "an integer >= 2 (number of classes)")

@@ -58,14 +58,19 @@ def to_rgb(image):
                    lambda: image[..., :3])
 
 
+def resample(image, height_width):
+    """An (H, W, C) map of any channels (an image, or class probabilities) to `height_width`
+    without aliasing. Shrinking (the usual case, 481x321 -> 224x224) averages each output pixel's
+    area: an exact box filter at half the cost of antialiased bilinear (bench/data.py). Anything
+    else is antialiased bilinear. Both are convex combinations: probabilities still sum to 1."""
+    hw = tf.constant(height_width, tf.int32) if not tf.is_tensor(height_width) else height_width
+    shrinking = tf.reduce_all(tf.shape(image)[:2] >= hw)
+    return tf.cond(shrinking, lambda: tf.image.resize(image, hw, method="area"),
+                   lambda: tf.image.resize(image, hw, antialias=True))
+
+
 def _resize(image, height_width):
-    """Resampling that never aliases. Shrinking (the usual case, 481x321 -> 224x224) averages
-    each output pixel's area: an exact box filter at half the cost of antialiased bilinear
-    (bench/data.py). Anything else is antialiased bilinear."""
-    shrinking = tf.reduce_all(tf.shape(image)[:2] >= height_width)
-    image = tf.cond(shrinking, lambda: tf.image.resize(image, height_width, method="area"),
-                    lambda: tf.image.resize(image, height_width, antialias=True))
-    return tf.clip_by_value(image, 0.0, 1.0)
+    return tf.clip_by_value(resample(image, height_width), 0.0, 1.0)
 
 
 def resize(image, size):

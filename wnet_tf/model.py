@@ -67,6 +67,32 @@ class CropLike(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="wnet_tf")
+class SymmetricPad(layers.Layer):
+    """Pads H and W by `width` on every side with their mirror image, the edge row included
+    (tf.pad's SYMMETRIC mode, which works on images down to 1 x 1), for a "valid" convolution
+    that then sees no zeros, and so nothing that marks the border.
+
+    Args:
+        width: pixels added on each side (1 for a 3x3 convolution).
+    """
+
+    def __init__(self, width=1, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+
+    def call(self, x):
+        w = self.width
+        return tf.pad(x, [[0, 0], [w, w], [w, w], [0, 0]], mode="SYMMETRIC")
+
+    def compute_output_shape(self, input_shape):
+        grow = [None if n is None else n + 2 * self.width for n in input_shape[1:3]]
+        return (input_shape[0], *grow, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width}
+
+
+@keras.saving.register_keras_serializable(package="wnet_tf")
 class FusedBatchNormalization(layers.BatchNormalization):
     """Keras' BatchNormalization (same variables, config and moving-average rule) computed with
     TensorFlow's fused kernel.
@@ -197,16 +223,21 @@ class SyncBatchNormalization(FusedBatchNormalization):
         return config
 
 
-def _module(x, filters, separable, dropout_rate, name, sync_batch_norm=False):
-    """Two 3x3 convolutions, each followed by ReLU then batch norm; dropout after the module."""
+def _module(x, filters, separable, dropout_rate, name, sync_batch_norm=False,
+            padding="zeros"):
+    """Two 3x3 convolutions, each followed by ReLU then batch norm; dropout after the module.
+    `padding`: "zeros" (Keras' "same") or "symmetric" (mirrored borders, then "valid")."""
+    mode = "same" if padding == "zeros" else "valid"
     for j in (1, 2):
         if separable:
             conv = layers.SeparableConv2D(
-                filters, 3, padding="same", depthwise_initializer="he_normal",
+                filters, 3, padding=mode, depthwise_initializer="he_normal",
                 pointwise_initializer="he_normal", name=f"{name}_conv{j}")
         else:
-            conv = layers.Conv2D(filters, 3, padding="same", kernel_initializer="he_normal",
+            conv = layers.Conv2D(filters, 3, padding=mode, kernel_initializer="he_normal",
                                  name=f"{name}_conv{j}")
+        if padding == "symmetric":
+            x = SymmetricPad(1, name=f"{name}_pad{j}")(x)
         x = conv(x)
         x = layers.ReLU(name=f"{name}_relu{j}")(x)
         norm = SyncBatchNormalization if sync_batch_norm else FusedBatchNormalization
@@ -231,11 +262,11 @@ def build_unet(in_channels, out_channels, config: ModelConfig, name, out_activat
     for level in range(config.depth):
         outer = level == 0
         x = _module(x, config.base_filters * 2 ** level, config.separable and not outer,
-                    config.dropout_rate, f"{name}_down{level + 1}", sync_batch_norm)
+                    config.dropout_rate, f"{name}_down{level + 1}", sync_batch_norm, config.padding)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"{name}_pool{level + 1}")(x)
     x = _module(x, config.base_filters * 2 ** config.depth, config.separable,
-                config.dropout_rate, f"{name}_bottom", sync_batch_norm)
+                config.dropout_rate, f"{name}_bottom", sync_batch_norm, config.padding)
     for level in reversed(range(config.depth)):
         filters = config.base_filters * 2 ** level
         x = layers.Conv2DTranspose(filters, 2, strides=2, kernel_initializer="he_normal",
@@ -243,7 +274,7 @@ def build_unet(in_channels, out_channels, config: ModelConfig, name, out_activat
         x = layers.Concatenate(name=f"{name}_up{level + 1}_concat")([skips[level], x])
         outer = level == 0
         x = _module(x, filters, config.separable and not outer, config.dropout_rate,
-                    f"{name}_up{level + 1}", sync_batch_norm)
+                    f"{name}_up{level + 1}", sync_batch_norm, config.padding)
     x = layers.Conv2D(out_channels, 1, name=f"{name}_output_conv", dtype="float32")(x)
     x = CropLike(name=f"{name}_crop", dtype="float32")([x, inputs])
     if out_activation is not None:

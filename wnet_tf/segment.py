@@ -15,7 +15,8 @@ import click
 import numpy as np
 import tensorflow as tf
 
-from wnet_tf.data import decode_image, find_images, to_rgb
+from wnet_tf.data import decode_image, find_images, resample, to_rgb
+from wnet_tf.options import model_option, open_or_fail, parse_scale
 
 _GOLDEN = 0.618033988749895
 
@@ -71,25 +72,38 @@ def _write_png(path, array):
     path.write_bytes(tf.io.encode_png(array).numpy())
 
 
-def predict(model, image, short_side=None):
-    """(H, W, K) probabilities for an (H, W, 3) image. With `short_side`, the image is scaled so
-    that its shorter side has that many pixels (the scale the model was trained at) and the
-    probabilities are scaled back to H x W."""
-    x = tf.constant(image[None])
+def predict(model, image, geometry="model"):
+    """(H, W, K) probabilities for an (H, W, 3) float image in [0, 1].
+
+    The image is shaped as the model's training images were (`geometry="model"`: the model's
+    own `geometry`, see wnet_tf.pretrained.Geometry; "resize" runs squash it to image_size^2,
+    the crops scale its shorter side to image_size), or by a given Geometry, or left as it is
+    (None, or a model that records none), and the probabilities are scaled back to H x W.
+    """
+    if isinstance(geometry, str):
+        if geometry != "model":
+            raise ValueError(f"geometry={geometry!r}: expected 'model', None or a Geometry")
+        geometry = getattr(model, "geometry", None)
     size = image.shape[:2]
-    if short_side:
-        scale = short_side / min(size)
-        x = tf.image.resize(x, [max(1, round(n * scale)) for n in size], antialias=True)
-    probs = model.segment(tf.clip_by_value(x, 0.0, 1.0))["probabilities"]
-    if short_side:
-        probs = tf.image.resize(probs, size)
-    return probs[0].numpy()
+    x = tf.constant(image, tf.float32)
+    if geometry is not None:
+        x = resample(x, geometry.input_size(*size))
+    probs = model.segment(tf.clip_by_value(x, 0.0, 1.0)[None])["probabilities"][0]
+    if geometry is not None:
+        probs = resample(probs, size)
+    return probs.numpy()
 
 
-def segment_image(model, image, out_dir, name, *, short_side=None, probabilities=False,
-                  alpha=0.5):
-    """Segments one (H, W, 3) float image with a loaded SavedModel; returns the files written."""
-    probs = predict(model, image, short_side)
+def segment_image(model, image, out_dir, name, *, geometry="model", probabilities=False,
+                  alpha=0.5, crf=None):
+    """Segments one (H, W, 3) float image with a loaded model (`predict`'s `geometry`); with
+    `crf` (a PostprocessConfig) the labels are the argmax of the dense CRF's marginals.
+    Returns the files written."""
+    probs = predict(model, image, geometry)
+    if crf is not None:
+        from wnet_tf.postprocess.crf import dense_crf
+
+        probs = dense_crf(image, probs, crf)
     labels = probs.argmax(axis=-1)
     k = probs.shape[-1]
     written = [out_dir / f"{name}_labels.png", out_dir / f"{name}_overlay.png"]
@@ -102,8 +116,8 @@ def segment_image(model, image, out_dir, name, *, short_side=None, probabilities
     return written
 
 
-def segment_files(model, paths, out_dir, *, short_side=None, probabilities=False, alpha=0.5,
-                  report=print):
+def segment_files(model, paths, out_dir, *, geometry="model", probabilities=False, alpha=0.5,
+                  crf=None, report=print):
     """Segments every image under `paths` into `out_dir`. A file that cannot be read is reported
     and skipped. Returns (number segmented, [(path, reason) of the files skipped])."""
     out_dir = Path(out_dir)
@@ -116,8 +130,8 @@ def segment_files(model, paths, out_dir, *, short_side=None, probabilities=False
             skipped.append((path, _reason(err)))
             report(f"skipped {path}: {skipped[-1][1]}")
             continue
-        segment_image(model, image, out_dir, name, short_side=short_side,
-                      probabilities=probabilities, alpha=alpha)
+        segment_image(model, image, out_dir, name, geometry=geometry,
+                      probabilities=probabilities, alpha=alpha, crf=crf)
         done += 1
     return done, skipped
 
@@ -125,24 +139,33 @@ def segment_files(model, paths, out_dir, *, short_side=None, probabilities=False
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="IMAGES_OR_DIR...",
                 type=click.Path(exists=True, path_type=Path))
-@click.option("--model", "model_dir", required=True, help="An exported SavedModel directory.",
-              type=click.Path(exists=True, file_okay=False, path_type=Path))
+@model_option(default="bsds500")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Where the PNGs (and .npy files) go.")
-@click.option("--resize", "short_side", type=click.IntRange(min=1),
-              help="Segment each image with its shorter side scaled to this many pixels (the "
-                   "training scale: data.image_size) and scale the result back. Default: as is.")
+@click.option("--resize", "scale", default="train", show_default=True,
+              help="The scale the model sees: train (as its training images: the whole image "
+                   "squashed to image_size^2 for a 'resize' run, the shorter side at image_size "
+                   "for the crops), none (the image as it is), or N (the shorter side at N "
+                   "pixels). The maps are scaled back to each image's size.")
+@click.option("--crf", is_flag=True, help="Label maps from the dense CRF on the probabilities "
+                                          "(the model's config's postprocess section).")
 @click.option("--probabilities", is_flag=True, help="Also save the (H, W, K) probabilities.")
 @click.option("--alpha", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="Opacity of the class colours in the overlays.")
-def command(inputs, model_dir, out_dir, short_side, probabilities, alpha):
-    """Segment images (files, or folders searched recursively) with an exported W-Net.
+def command(inputs, model_spec, out_dir, scale, crf, probabilities, alpha):
+    """Segment images (files, or folders searched recursively) with a W-Net.
 
     Exits with status 1 if any file could not be read; the others are still segmented.
     """
-    model = tf.saved_model.load(str(model_dir))
-    done, skipped = segment_files(model, inputs, out_dir, short_side=short_side,
-                                  probabilities=probabilities, alpha=alpha,
+    geometry = parse_scale(scale)
+    model = open_or_fail(model_spec)
+    crf_config = None
+    if crf:
+        from wnet_tf.config import config_from_dict
+
+        crf_config = config_from_dict(getattr(model, "config", None) or {}).postprocess
+    done, skipped = segment_files(model, inputs, out_dir, geometry=geometry,
+                                  probabilities=probabilities, alpha=alpha, crf=crf_config,
                                   report=lambda m: click.echo(m, err=True))
     click.echo(f"{done} image(s) segmented into {out_dir}/ (*_labels.png, *_overlay.png)"
                + (f"; {len(skipped)} skipped" if skipped else ""))

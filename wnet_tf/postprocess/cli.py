@@ -29,6 +29,7 @@ from wnet_tf.config import (
     load_config,
     save_config,
 )
+from wnet_tf.options import model_option, open_or_fail, parse_scale
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 
@@ -92,19 +93,14 @@ def process_image(path: Path, probabilities: np.ndarray | None, gpb_path: Path |
         p, {"ucm2": ucm2}, do_compression=True))
 
 
-def _softmax_of(model_path: str | None):
-    """A function image path -> (H, W, K) probabilities from the SavedModel, or None without."""
-    if model_path is None:
+def _softmax_of(model, geometry="model"):
+    """A function image path -> (H, W, K) probabilities from the model at `geometry` (see
+    wnet_tf.segment.predict), or None without a model."""
+    if model is None:
         return lambda path: None
-    import tensorflow as tf
+    from wnet_tf.segment import predict
 
-    model = tf.saved_model.load(model_path)
-
-    def probabilities(path: Path) -> np.ndarray:
-        images = tf.constant(read_image(path)[None], tf.float32)
-        return model.segment(images)["probabilities"][0].numpy()
-
-    return probabilities
+    return lambda path: predict(model, read_image(path), geometry)
 
 
 def _describe(err: BaseException) -> str:
@@ -112,8 +108,7 @@ def _describe(err: BaseException) -> str:
 
 
 @click.command()
-@click.option("--model", type=click.Path(exists=True, file_okay=False),
-              help="SavedModel from `wnet-tf export`; without it, image cues alone (baseline).")
+@model_option()
 @click.option("--images", required=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of images.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
@@ -121,31 +116,41 @@ def _describe(err: BaseException) -> str:
 @click.option("--gpb-ucm", type=click.Path(exists=True, file_okay=False),
               help="Folder of NAME.mat gPb-owt-ucm hierarchies: W-Net+ucm.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="JSON config; its postprocess section is used.")
+              help="JSON config whose postprocess section is used (default: the model's own "
+                   "config, else the defaults).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value (repeatable).")
 @click.option("--threshold", type=float,
               help="Where to cut the hierarchy for NAME_cut.png [postprocess.threshold].")
+@click.option("--resize", "scale", default="train", show_default=True,
+              help="The scale the encoder sees: train, none or N (as for `wnet-tf segment`); "
+                   "the hierarchy is always at each image's own size.")
 @click.option("--workers", type=int, default=os.cpu_count() or 1, show_default=True,
               help="Processes for the CRF and the hierarchy.")
-def command(model, images, out, gpb_ucm, config_path, overrides, threshold, workers):
-    """CRF + boundary strength + hierarchical merging into BSDS ucm2 files (Algorithm 2)."""
+def command(model_spec, images, out, gpb_ucm, config_path, overrides, threshold, scale, workers):
+    """CRF + boundary strength + hierarchical merging into BSDS ucm2 files (Algorithm 2).
+
+    Without --model: the hierarchy of image cues alone, a baseline with no network."""
     if threshold is not None:
         overrides = (*overrides, f"postprocess.threshold={threshold!r}")
+    if gpb_ucm and not model_spec:
+        raise click.UsageError("--gpb-ucm combines W-Net boundaries with gPb: it needs --model")
+    geometry = parse_scale(scale)
+    model = open_or_fail(model_spec) if model_spec else None
     try:
-        config = (load_config(config_path, overrides) if config_path
-                  else config_from_dict({}, overrides))
+        if config_path:
+            config = load_config(config_path, overrides)
+        else:  # the post-processing chosen with the model, when it carries its config
+            config = config_from_dict(getattr(model, "config", None) or {}, overrides)
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
-    if gpb_ucm and not model:
-        raise click.UsageError("--gpb-ucm combines W-Net boundaries with gPb: it needs --model")
     files = sorted(p for p in Path(images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise click.UsageError(f"no images in {images}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.json")
-    failures = _run(files, _softmax_of(model), config.postprocess, out,
+    failures = _run(files, _softmax_of(model, geometry), config.postprocess, out,
                     Path(gpb_ucm) if gpb_ucm else None, max(1, workers))
     click.echo(f"{len(files) - len(failures)} of {len(files)} images written to {out}", err=True)
     if failures:

@@ -1,0 +1,223 @@
+"""Models by name and by path, the training geometry at inference, symmetric padding, and the
+position check's arithmetic."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from wnet_tf import pretrained
+from wnet_tf.config import ModelConfig, config_from_dict, config_to_dict
+from wnet_tf.export import save_serving_model
+from wnet_tf.model import build_wnet
+from wnet_tf.position import adjusted_rand_index, classes_used, position_report
+from wnet_tf.pretrained import Geometry
+from wnet_tf.segment import predict
+
+TINY = ModelConfig(k=4, base_filters=4, depth=2, dropout_rate=0.0, padding="symmetric")
+
+
+def tiny_config(preprocess="random_crop", image_size=16):
+    return config_to_dict(config_from_dict({
+        "model": {"k": 4, "base_filters": 4, "depth": 2, "dropout_rate": 0.0,
+                  "padding": "symmetric"},
+        "data": {"preprocess": preprocess, "image_size": image_size}}))
+
+
+class Recorder:
+    """Stands in for a model: remembers the size it was given; class 0 everywhere."""
+
+    def __init__(self, geometry=None):
+        self.geometry, self.seen = geometry, []
+
+    def segment(self, images):
+        self.seen.append(tuple(images.shape[1:3]))
+        return {"probabilities": tf.one_hot(tf.zeros(images.shape[:3], tf.int32), 3)}
+
+
+# -- geometry ------------------------------------------------------------------------------------
+
+def test_the_geometry_is_the_training_preprocessing():
+    assert Geometry("resize", 224).input_size(321, 481) == (224, 224)
+    # The crops scaled the shorter side to image_size, keeping the aspect ratio.
+    assert Geometry("random_crop", 96).input_size(321, 481) == (96, 144)
+    assert Geometry("center_crop", 96).input_size(481, 321) == (144, 96)
+    assert Geometry.short_side(50).input_size(100, 300) == (50, 150)
+
+
+def test_the_geometry_matches_the_training_pipeline():
+    from wnet_tf import data
+
+    image = tf.zeros((321, 481, 3))
+    assert tuple(data.resize_short_side(image, 96).shape[:2]) == Geometry(
+        "random_crop", 96).input_size(321, 481)
+
+
+def test_predict_runs_at_the_models_geometry_and_maps_back():
+    model = Recorder(Geometry("random_crop", 16))
+    image = np.random.default_rng(0).uniform(0, 1, (40, 64, 3)).astype(np.float32)
+    probs = predict(model, image)
+    assert model.seen == [(16, 26)] and probs.shape == (40, 64, 3)
+    predict(model, image, geometry=None)  # as it is
+    predict(model, image, geometry=Geometry.short_side(20))
+    assert model.seen[1:] == [(40, 64), (20, 32)]
+    squash = Recorder(Geometry("resize", 16))
+    predict(squash, image)
+    assert squash.seen == [(16, 16)]
+
+
+def test_probabilities_scaled_back_still_sum_to_one():
+    encoder, decoder = build_wnet(TINY)
+    model = pretrained.Segmenter(encoder, decoder, tiny_config())
+    image = np.random.default_rng(1).uniform(0, 1, (37, 50, 3)).astype(np.float32)
+    probs = predict(model, image)
+    assert probs.shape == (37, 50, 4)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+
+
+# -- padding -------------------------------------------------------------------------------------
+
+def test_symmetric_padding_hides_the_border_and_zero_padding_does_not():
+    """A constant image through the contracting path (down to the bottom module): with mirrored
+    borders every position sees the same values, so the features are constant; with zero padding
+    the pixels near the border differ from the inside ones. (The expanding path's stride-2
+    transposed convolutions add a pattern periodic in 2**level, with either padding.)"""
+    import keras
+
+    image = np.full((1, 32, 32, 3), 0.6, np.float32)
+    for padding, constant in (("symmetric", True), ("zeros", False)):
+        encoder, _ = build_wnet(ModelConfig(k=4, base_filters=4, depth=2, dropout_rate=0.0,
+                                            padding=padding))
+        bottom = keras.Model(encoder.input, encoder.get_layer("enc_bottom_bn2").output)
+        features = bottom(image, training=False).numpy()[0]
+        spread = np.abs(features - features[4, 4]).max()
+        assert (spread < 1e-5) == constant, (padding, spread)
+
+
+def test_symmetric_pad_mirrors_the_edge():
+    from wnet_tf.model import SymmetricPad
+
+    x = np.arange(6, dtype=np.float32).reshape(1, 2, 3, 1)
+    padded = SymmetricPad(1)(x).numpy()[0, ..., 0]
+    np.testing.assert_array_equal(padded, [[0, 0, 1, 2, 2], [0, 0, 1, 2, 2], [3, 3, 4, 5, 5],
+                                           [3, 3, 4, 5, 5]])
+    assert SymmetricPad(1)(np.ones((1, 1, 1, 2), np.float32)).shape == (1, 3, 3, 2)
+
+
+def test_both_paddings_have_the_same_variables():
+    shapes = {}
+    for padding in ("zeros", "symmetric"):
+        encoder, decoder = build_wnet(ModelConfig(k=4, base_filters=4, depth=2,
+                                                  padding=padding))
+        shapes[padding] = [(v.path, tuple(v.shape)) for v in encoder.weights + decoder.weights]
+    assert shapes["zeros"] == shapes["symmetric"]
+
+
+# -- shipped models --------------------------------------------------------------------------------
+
+def _ship(tmp_path, dtype=np.float32):
+    encoder, decoder = build_wnet(TINY)
+    rng = np.random.default_rng(2)
+    for v in encoder.weights + decoder.weights:  # not the initial values: a real test of loading
+        v.assign(v.numpy() + rng.normal(0, 0.05, v.shape).astype(np.float32))
+    folder = tmp_path / "models" / "tiny"
+    folder.mkdir(parents=True)
+    pretrained.save_weights(encoder, decoder, folder / pretrained.WEIGHTS_FILE, dtype)
+    (folder / pretrained.CONFIG_FILE).write_text(json.dumps(tiny_config()))
+    return encoder, decoder
+
+
+def test_shipped_weights_load_exactly_and_match_an_export(tmp_path, monkeypatch):
+    encoder, decoder = _ship(tmp_path)
+    monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path / "models")
+    assert pretrained.available() == ["tiny"]
+    model = pretrained.load("tiny")
+    for a, b in zip(encoder.weights + decoder.weights,
+                    model.encoder.weights + model.decoder.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert model.geometry == Geometry("random_crop", 16)
+    save_serving_model(model.encoder, model.decoder, tmp_path / "export")
+    saved = tf.saved_model.load(str(tmp_path / "export"))
+    images = np.random.default_rng(3).uniform(0, 1, (2, 24, 40, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.segment(images)["probabilities"],
+                               saved.segment(images)["probabilities"], atol=1e-6)
+    np.testing.assert_allclose(model.reconstruct(images)["reconstructions"],
+                               saved.reconstruct(images)["reconstructions"], atol=1e-5)
+    assert isinstance(pretrained.open_model("tiny"), pretrained.Segmenter)
+
+
+def test_weights_of_another_model_are_refused(tmp_path, monkeypatch):
+    _ship(tmp_path)
+    monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path / "models")
+    config = tiny_config()
+    config["model"]["base_filters"] = 8
+    (tmp_path / "models" / "tiny" / pretrained.CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="does not fit variable"):
+        pretrained.load("tiny")
+
+
+def test_unknown_names_and_folders_say_what_there_is(tmp_path, monkeypatch):
+    monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path / "models")
+    with pytest.raises(FileNotFoundError, match="no shipped model named 'nope'"):
+        pretrained.load("nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="not a SavedModel"):
+        pretrained.open_model(tmp_path / "empty")
+    from wnet_tf.segment import command
+
+    result = CliRunner().invoke(command, [str(tmp_path), "--model", "nope", "--out",
+                                          str(tmp_path / "out")])
+    assert result.exit_code == 2 and "neither a SavedModel folder nor a shipped model" in (
+        result.output)
+
+
+def test_an_export_records_its_geometry(tmp_path):
+    encoder, decoder = build_wnet(TINY)
+    save_serving_model(encoder, decoder, tmp_path / "m")
+    assert pretrained.open_model(tmp_path / "m").geometry is None  # no config: as it is
+    (tmp_path / "m" / "assets.extra").mkdir()
+    (tmp_path / "m" / "assets.extra" / "config.json").write_text(
+        json.dumps(tiny_config("resize", 32)))
+    assert pretrained.open_model(tmp_path / "m").geometry == Geometry("resize", 32)
+
+
+# -- the position check ----------------------------------------------------------------------------
+
+def test_adjusted_rand_index():
+    a = np.repeat(np.arange(4), 25).reshape(10, 10)
+    assert adjusted_rand_index(a, a) == pytest.approx(1.0)
+    assert adjusted_rand_index(a, (a + 1) % 4 * 7) == pytest.approx(1.0)  # labels renamed
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 4, (200, 200))
+    assert abs(adjusted_rand_index(noise, rng.integers(0, 4, (200, 200)))) < 0.01
+    # By hand: pairs together in both 2, in a 6, in b 3, of 15; expected 6 * 3 / 15 = 1.2,
+    # maximum (6 + 3) / 2.
+    assert adjusted_rand_index(np.array([0, 0, 0, 1, 1, 1]), np.array([0, 0, 1, 1, 2, 2])) == (
+        pytest.approx((2 - 1.2) / (4.5 - 1.2)))
+    assert adjusted_rand_index(np.zeros(5, int), np.zeros(5, int)) == 1.0
+
+
+def test_position_report_tells_content_from_position():
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(4):  # random rectangles of random colours
+        im = np.zeros((40, 60, 3))
+        for _ in range(6):
+            y, x = rng.integers(0, 30), rng.integers(0, 50)
+            im[y:y + rng.integers(5, 20), x:x + rng.integers(5, 30)] = rng.uniform(0, 1, 3)
+        images.append(im)
+
+    def by_colour(im):
+        return (im[..., 0] * 3.999).astype(int)
+
+    def by_position(im):
+        return np.broadcast_to(np.arange(im.shape[1]) * 4 // im.shape[1], im.shape[:2])
+
+    content = position_report(by_colour, images, shift=10)
+    position = position_report(by_position, images, shift=10)
+    assert content["shift_ari_median"] == pytest.approx(1.0)
+    assert position["cross_ari_median"] == pytest.approx(1.0)
+    assert content["margin"] > position["margin"] + 0.5
+    assert classes_used(by_position(images[0])) == 4

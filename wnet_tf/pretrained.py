@@ -1,0 +1,208 @@
+"""Models by name or by path: the W-Nets that ship inside the package, and exported SavedModels.
+
+    model = wnet_tf.pretrained.load("bsds500")        # shipped weights + the config that made them
+    model = wnet_tf.pretrained.open_model("bsds500")  # the same; a SavedModel folder works too
+    probs = model.segment(images)["probabilities"]    # like a SavedModel's endpoint
+    model.geometry                                     # how its training images were shaped
+
+A shipped model is a folder `wnet_tf/models/NAME/` holding `config.json` (the run's resolved
+config) and `weights.npz` (every variable of both networks, float32 unless saved smaller, in
+the networks' variable order). `ship_run` writes one from a training run
+(`python tools/ship_model.py RUN_DIR NAME`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MODELS_DIR = Path(__file__).parent / "models"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.npz"
+
+
+def available() -> list[str]:
+    """The names of the models that ship inside the package."""
+    if not MODELS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in MODELS_DIR.iterdir() if (p / WEIGHTS_FILE).is_file())
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The shape a model's training images had: the run's `data.preprocess` and
+    `data.image_size`. "resize" squashed every image to image_size x image_size; the crops
+    scaled its shorter side to image_size first, so the model saw objects at that scale."""
+
+    preprocess: str
+    image_size: int
+
+    def input_size(self, height: int, width: int) -> tuple[int, int]:
+        """(h, w) at which the model should see an image of height x width, as training saw
+        it: the whole image for "resize", the shorter side at image_size for the crops (with
+        the rounding of wnet_tf.data.resize_short_side)."""
+        size = self.image_size
+        if self.preprocess == "resize":
+            return size, size
+        scale = size / min(height, width)
+        return tuple(max(size, round(n * scale)) for n in (height, width))
+
+    @classmethod
+    def short_side(cls, size: int) -> Geometry:
+        """The shorter side scaled to `size`, whatever the model was trained at."""
+        return cls("center_crop", int(size))
+
+    @classmethod
+    def of_config(cls, config: dict) -> Geometry:
+        """From a resolved config as a dict (the `data` section's two keys)."""
+        return cls(config["data"]["preprocess"], int(config["data"]["image_size"]))
+
+
+class Segmenter:
+    """An encoder (and decoder) with the endpoints of an exported SavedModel, `segment` and
+    `reconstruct` (float32 images in [0, 1] -> dicts), for any batch and size."""
+
+    def __init__(self, encoder, decoder, config: dict):
+        import tensorflow as tf
+
+        from wnet_tf.export import FLOAT_IMAGES
+
+        self.encoder, self.decoder, self.config = encoder, decoder, config
+        self.geometry = Geometry.of_config(config)
+        # One trace for every size: the signature leaves B, H and W open.
+        self._probabilities = tf.function(lambda x: encoder(x, training=False),
+                                          input_signature=[FLOAT_IMAGES])
+        self._reconstructions = tf.function(
+            lambda x: decoder(encoder(x, training=False), training=False),
+            input_signature=[FLOAT_IMAGES])
+
+    def segment(self, images):
+        import tensorflow as tf
+
+        probs = self._probabilities(tf.convert_to_tensor(images, tf.float32))
+        return {"probabilities": probs, "labels": tf.argmax(probs, axis=-1, output_type=tf.int32)}
+
+    def reconstruct(self, images):
+        import tensorflow as tf
+
+        return {"reconstructions": self._reconstructions(tf.convert_to_tensor(images,
+                                                                               tf.float32))}
+
+
+class SavedModelSegmenter:
+    """A SavedModel from `wnet-tf export`, with the geometry of the run it came from (read from
+    its assets.extra/config.json; None for a SavedModel without one: it then runs as is)."""
+
+    def __init__(self, path):
+        import tensorflow as tf
+
+        self.path = Path(path)
+        self._model = tf.saved_model.load(str(path))
+        config_path = self.path / "assets.extra" / CONFIG_FILE
+        self.config = json.loads(config_path.read_text()) if config_path.is_file() else None
+        self.geometry = Geometry.of_config(self.config) if self.config else None
+
+    def segment(self, images):
+        return self._model.segment(images)
+
+    def reconstruct(self, images):
+        return self._model.reconstruct(images)
+
+
+def _variables(encoder, decoder):
+    return [("enc", v) for v in encoder.weights] + [("dec", v) for v in decoder.weights]
+
+
+def _key(i, net, variable):
+    return f"{i:04d}:{net}/{re.sub(r'[^A-Za-z0-9_./-]', '_', variable.path)}"
+
+
+def save_weights(encoder, decoder, path, dtype=np.float32) -> None:
+    """Every variable of both networks as `dtype` arrays (float16 halves the file) in one
+    compressed .npz, keyed by order and name so that loading checks both."""
+    arrays = {_key(i, net, v): np.asarray(v.numpy(), dtype)
+              for i, (net, v) in enumerate(_variables(encoder, decoder))}
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def load_weights(encoder, decoder, path) -> None:
+    """Assigns the arrays `save_weights` wrote, after checking that they are the same variables
+    (names, order and shapes): another model section raises a ValueError naming the first
+    mismatch."""
+    with np.load(path) as data:
+        keys = sorted(data.files)
+        variables = _variables(encoder, decoder)
+        if len(keys) != len(variables):
+            raise ValueError(f"{path}: {len(keys)} arrays for a model with {len(variables)} "
+                             "variables (is config.json the one these weights were saved with?)")
+        for key, (i, (net, variable)) in zip(keys, enumerate(variables), strict=True):
+            array = data[key]
+            if key != _key(i, net, variable) or array.shape != tuple(variable.shape):
+                raise ValueError(f"{path}: array {key} {array.shape} does not fit variable "
+                                 f"{net}/{variable.path} {tuple(variable.shape)}")
+            variable.assign(array.astype(variable.dtype))
+
+
+def load(name: str) -> Segmenter:
+    """A model that ships inside the package, by name (see `available()`)."""
+    folder = MODELS_DIR / name
+    if not (folder / WEIGHTS_FILE).is_file():
+        names = ", ".join(available()) or "none"
+        raise FileNotFoundError(f"no shipped model named {name!r} (shipped: {names})")
+    from wnet_tf.config import config_from_dict
+    from wnet_tf.export import float32_policy
+    from wnet_tf.model import build_wnet
+
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    with float32_policy():
+        encoder, decoder = build_wnet(config_from_dict(config).model)
+    load_weights(encoder, decoder, folder / WEIGHTS_FILE)
+    return Segmenter(encoder, decoder, config)
+
+
+def open_model(spec) -> Segmenter | SavedModelSegmenter:
+    """A SavedModel folder (from `wnet-tf export`) or the name of a shipped model."""
+    path = Path(spec)
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise FileNotFoundError(f"{path}: not a SavedModel folder (no saved_model.pb)")
+        return SavedModelSegmenter(path)
+    if str(spec) in available():
+        return load(str(spec))
+    names = ", ".join(available()) or "none"
+    raise FileNotFoundError(f"{spec}: neither a SavedModel folder nor a shipped model "
+                            f"(shipped: {names})")
+
+
+def ship_run(run_dir, name, *, checkpoint=None, models_dir=MODELS_DIR, dtype=np.float32) -> Path:
+    """Writes a run's latest checkpoint (or `checkpoint`) as the shipped model `name`:
+    `models_dir/name/{config.json, weights.npz}`. Returns that folder."""
+    import shutil
+
+    import tensorflow as tf
+
+    from wnet_tf.config import load_config
+    from wnet_tf.export import float32_policy
+    from wnet_tf.model import build_wnet
+    from wnet_tf.run import CONFIG_FILE as RUN_CONFIG
+    from wnet_tf.run import latest_checkpoint
+
+    run_dir = Path(run_dir)
+    checkpoint = checkpoint or latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint to ship (train it first)")
+    config = load_config(run_dir / RUN_CONFIG)
+    with float32_policy():
+        encoder, decoder = build_wnet(config.model)
+    tf.train.Checkpoint(encoder=encoder, decoder=decoder).restore(
+        checkpoint).expect_partial().assert_existing_objects_matched()
+    folder = Path(models_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    save_weights(encoder, decoder, folder / WEIGHTS_FILE, dtype)
+    shutil.copyfile(run_dir / RUN_CONFIG, folder / CONFIG_FILE)
+    return folder
