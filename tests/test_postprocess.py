@@ -338,3 +338,41 @@ def test_mean_colours_paint_each_region_with_its_mean():
     np.testing.assert_allclose(painted[0, 0], (image[0, 0] + image[0, 1]) / 2)
     np.testing.assert_allclose(painted[1, 2], (image[0, 2] + image[1, 2]) / 2)
     np.testing.assert_allclose(painted[1, 0], painted[1, 1])
+
+
+def test_off_boundary_strength_scales_the_edges_inside_regions():
+    rng = np.random.default_rng(0)
+    strength, orientation = rng.uniform(0.1, 1, (6, 8)), np.zeros((6, 8))
+    labels = np.zeros((6, 8), int)
+    labels[:, 4:] = 1
+    _, full, _ = hier.grid_edges(strength, orientation)
+    graph, paper, _ = hier.grid_edges(strength, orientation, labels)
+    _, half, _ = hier.grid_edges(strength, orientation, labels, off_boundary=0.5)
+    src, dst = graph.edge_list()
+    across = labels.ravel()[src] != labels.ravel()[dst]
+    assert across.sum() == 6
+    np.testing.assert_array_equal(paper[across], full[across])
+    assert not paper[~across].any()
+    np.testing.assert_allclose(half[~across], 0.5 * full[~across])
+    np.testing.assert_array_equal(half[across], full[across])
+    # Through the config: 1 keeps every cue edge, as the hierarchy of image cues alone does.
+    image, _ = three_regions(24, 30)
+    config = PostprocessConfig(off_boundary_strength=1.0)
+    np.testing.assert_allclose(ucm_from_labels(image, np.zeros((24, 30), int), config),
+                               ucm_from_image(image, config))
+
+
+def test_the_wnet_cue_sees_class_boundaries_the_image_does_not_show():
+    image = np.full((32, 120, 3), 0.5)  # no image cue anywhere
+    probabilities = np.zeros((32, 120, 2), np.float32)
+    probabilities[:, :60, 0] = probabilities[:, 60:, 1] = 1.0
+    plain = hier.oriented_cues(image, PostprocessConfig(), probabilities)  # weight 0: ignored
+    assert np.abs(plain).max() < 1e-6
+    cue = hier.oriented_cues(image, PostprocessConfig(wnet_cue_weight=1.0), probabilities)
+    strength, orientation = hier.boundary_strength(cue)
+    # Strongest at the class boundary; nothing beyond the largest radius (24 px, level 3).
+    assert set(strength.argmax(1)) <= {59, 60} and strength[:, 59:61].min() > 0.1
+    assert strength[:, :20].max() < 1e-6
+    assert orientation[16, 59] == pytest.approx(0.0)  # the normal points along the rows
+    with pytest.raises(ConfigError, match="wnet_cue_weight"):
+        config_from_dict({"postprocess": {"wnet_cue_weight": -1}})

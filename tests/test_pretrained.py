@@ -16,13 +16,13 @@ from wnet_tf.position import adjusted_rand_index, classes_used, position_report
 from wnet_tf.pretrained import Geometry
 from wnet_tf.segment import predict
 
-TINY = ModelConfig(k=4, base_filters=4, depth=2, dropout_rate=0.0, padding="symmetric")
+TINY = ModelConfig(k=4, base_filters=4, depth=2, dropout_rate=0.0, padding="circular")
 
 
 def tiny_config(preprocess="random_crop", image_size=16):
     return config_to_dict(config_from_dict({
         "model": {"k": 4, "base_filters": 4, "depth": 2, "dropout_rate": 0.0,
-                  "padding": "symmetric"},
+                  "padding": "circular"},
         "data": {"preprocess": preprocess, "image_size": image_size}}))
 
 
@@ -79,40 +79,48 @@ def test_probabilities_scaled_back_still_sum_to_one():
 
 # -- padding -------------------------------------------------------------------------------------
 
-def test_symmetric_padding_hides_the_border_and_zero_padding_does_not():
+def _encoder(padding):
+    return build_wnet(ModelConfig(k=4, base_filters=4, depth=2, dropout_rate=0.0,
+                                  padding=padding))[0]
+
+
+def test_mirrored_borders_hide_the_border_from_the_contracting_path_only():
     """A constant image through the contracting path (down to the bottom module): with mirrored
-    borders every position sees the same values, so the features are constant; with zero padding
-    the pixels near the border differ from the inside ones. (The expanding path's stride-2
-    transposed convolutions add a pattern periodic in 2**level, with either padding.)"""
+    borders every position sees the same values; with zero padding the pixels near the border
+    differ. Through the whole encoder the stride-2 transposed convolutions make the maps periodic
+    from the top-left corner, which a mirror breaks at the borders: symmetric padding is not
+    periodic there."""
     import keras
 
     image = np.full((1, 32, 32, 3), 0.6, np.float32)
     for padding, constant in (("symmetric", True), ("zeros", False)):
-        encoder, _ = build_wnet(ModelConfig(k=4, base_filters=4, depth=2, dropout_rate=0.0,
-                                            padding=padding))
+        encoder = _encoder(padding)
         bottom = keras.Model(encoder.input, encoder.get_layer("enc_bottom_bn2").output)
         features = bottom(image, training=False).numpy()[0]
         spread = np.abs(features - features[4, 4]).max()
         assert (spread < 1e-5) == constant, (padding, spread)
 
 
-def test_symmetric_pad_mirrors_the_edge():
-    from wnet_tf.model import SymmetricPad
-
-    x = np.arange(6, dtype=np.float32).reshape(1, 2, 3, 1)
-    padded = SymmetricPad(1)(x).numpy()[0, ..., 0]
-    np.testing.assert_array_equal(padded, [[0, 0, 1, 2, 2], [0, 0, 1, 2, 2], [3, 3, 4, 5, 5],
-                                           [3, 3, 4, 5, 5]])
-    assert SymmetricPad(1)(np.ones((1, 1, 1, 2), np.float32)).shape == (1, 3, 3, 2)
+def test_circular_padding_has_no_border():
+    """On a torus a circular shift by a multiple of 2**depth shifts the output the same way, at
+    the borders too: no pixel can tell where the border is. Not so with the other paddings."""
+    image = np.random.default_rng(0).uniform(0, 1, (1, 32, 48, 3)).astype(np.float32)
+    shifted = np.roll(image, (8, 12), axis=(1, 2))  # multiples of 2**depth = 4
+    for padding, equivariant in (("circular", True), ("symmetric", False), ("zeros", False)):
+        encoder = _encoder(padding)
+        probs = encoder(image, training=False).numpy()
+        moved = encoder(shifted, training=False).numpy()
+        error = np.abs(np.roll(probs, (8, 12), axis=(1, 2)) - moved).max()
+        assert (error < 1e-5) == equivariant, (padding, error)
 
 
 def test_both_paddings_have_the_same_variables():
     shapes = {}
-    for padding in ("zeros", "symmetric"):
+    for padding in ("zeros", "symmetric", "circular"):
         encoder, decoder = build_wnet(ModelConfig(k=4, base_filters=4, depth=2,
                                                   padding=padding))
         shapes[padding] = [(v.path, tuple(v.shape)) for v in encoder.weights + decoder.weights]
-    assert shapes["zeros"] == shapes["symmetric"]
+    assert shapes["zeros"] == shapes["symmetric"] == shapes["circular"]
 
 
 # -- shipped models --------------------------------------------------------------------------------

@@ -44,10 +44,11 @@ class ModelConfig:
     separable: bool = True  # depthwise separable convolutions in all but the outer modules
     # How each 3x3 convolution sees beyond the border. "zeros" (the paper's, Keras' "same"): zero
     # padding tells the network where the border is, and with it where every pixel is, which lets
-    # the encoder settle into one partition by position for every image. "symmetric": the border
-    # rows and columns mirrored; a constant image then gives a constant output, so the classes
-    # must come from content. Same variables either way (configs/README.md).
-    padding: Literal["zeros", "symmetric"] = "zeros"
+    # the encoder settle into one partition by position for every image. "symmetric": mirrored
+    # borders, which the transposed convolutions' lattice still gives away. "circular": every
+    # map wraps around, so no pixel is nearer a border than another and the classes must come
+    # from content (wnet_tf.model.BorderPad). Same variables for all three (configs/README.md).
+    padding: Literal["zeros", "symmetric", "circular"] = "zeros"
 
     def validate(self) -> None:
         _check(self.k >= 2, "model.k", self.k, "an integer >= 2 (number of classes)")
@@ -183,6 +184,15 @@ class PostprocessConfig:
     # brightness, colour a, colour b, texture; gPb learns these, here they are equal.
     cue_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     seed: int = 0  # texton k-means
+    # The share of its cue strength an edge keeps when it is not on a boundary of the CRF's
+    # argmax. 0 is the paper's step 2 (boundary strength only on the CRF's boundaries): the finest
+    # regions are then the CRF's. Above 0 every cue edge stays in the hierarchy, the W-Net's
+    # boundaries ranked above the others; 1 ignores the network.
+    off_boundary_strength: float = 0.0
+    # Weight of the W-Net cue beside the four image cues' `cue_weights`: the half-disc
+    # chi-square of the CRF's marginals (a soft class histogram per pixel) at the texture
+    # scales. 0 is the paper's step 2, whose cues are the image's alone.
+    wnet_cue_weight: float = 0.0
     # contour2ucm's oriented watershed (higra's: each edge scaled by |cos| of the angle between
     # its strongest orientation and its arc's course). Off: on BSDS val it lowered every score
     # (SC, PRI, VI at ODS and OIS) of these cues, on every edge and on CRF boundaries alike.
@@ -216,6 +226,10 @@ class PostprocessConfig:
                list(w), "4 weights >= 0 (brightness, colour a, colour b, texture), not all 0")
         _check(0.0 <= self.gpb_weight <= 1.0, p + "gpb_weight", self.gpb_weight,
                "a number in [0, 1]")
+        _check(self.wnet_cue_weight >= 0, p + "wnet_cue_weight", self.wnet_cue_weight,
+               "a number >= 0")
+        _check(0.0 <= self.off_boundary_strength <= 1.0, p + "off_boundary_strength",
+               self.off_boundary_strength, "a number in [0, 1]")
         _check(0.0 < self.threshold < 1.0, p + "threshold", self.threshold, "a number in (0, 1)")
 
 

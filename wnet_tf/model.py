@@ -67,29 +67,43 @@ class CropLike(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="wnet_tf")
-class SymmetricPad(layers.Layer):
-    """Pads H and W by `width` on every side with their mirror image, the edge row included
-    (tf.pad's SYMMETRIC mode, which works on images down to 1 x 1), for a "valid" convolution
-    that then sees no zeros, and so nothing that marks the border.
+class BorderPad(layers.Layer):
+    """Pads H and W by `width` on every side for a "valid" convolution, without zeros.
+
+    mode "symmetric": the edge rows and columns mirrored (tf.pad's SYMMETRIC, which works on
+    maps down to 1 x 1). The contracting path then sees no border, but the expanding path's
+    stride-2 transposed convolutions make every map periodic in 2**level from the top-left
+    corner, and a mirror breaks that period differently at the left and the right border: the
+    network can still find the borders, and did (a band of blocky, content-blind segments along
+    one border after 400 steps).
+    mode "circular": the map wraps around (the opposite border's rows and columns), so every
+    map lives on a torus: no pixel is nearer a border than another, and a circular shift of the
+    input by a multiple of 2**depth shifts the output the same way.
 
     Args:
         width: pixels added on each side (1 for a 3x3 convolution).
+        mode: "symmetric" or "circular".
     """
 
-    def __init__(self, width=1, **kwargs):
+    def __init__(self, width=1, mode="circular", **kwargs):
         super().__init__(**kwargs)
-        self.width = width
+        if mode not in ("symmetric", "circular"):
+            raise ValueError(f"mode={mode!r}: expected 'symmetric' or 'circular'")
+        self.width, self.mode = width, mode
 
     def call(self, x):
         w = self.width
-        return tf.pad(x, [[0, 0], [w, w], [w, w], [0, 0]], mode="SYMMETRIC")
+        if self.mode == "symmetric":
+            return tf.pad(x, [[0, 0], [w, w], [w, w], [0, 0]], mode="SYMMETRIC")
+        x = tf.concat([x[:, -w:], x, x[:, :w]], axis=1)
+        return tf.concat([x[:, :, -w:], x, x[:, :, :w]], axis=2)
 
     def compute_output_shape(self, input_shape):
         grow = [None if n is None else n + 2 * self.width for n in input_shape[1:3]]
         return (input_shape[0], *grow, input_shape[3])
 
     def get_config(self):
-        return {**super().get_config(), "width": self.width}
+        return {**super().get_config(), "width": self.width, "mode": self.mode}
 
 
 @keras.saving.register_keras_serializable(package="wnet_tf")
@@ -226,7 +240,7 @@ class SyncBatchNormalization(FusedBatchNormalization):
 def _module(x, filters, separable, dropout_rate, name, sync_batch_norm=False,
             padding="zeros"):
     """Two 3x3 convolutions, each followed by ReLU then batch norm; dropout after the module.
-    `padding`: "zeros" (Keras' "same") or "symmetric" (mirrored borders, then "valid")."""
+    `padding`: "zeros" (Keras' "same"), or "symmetric" / "circular" (BorderPad, then "valid")."""
     mode = "same" if padding == "zeros" else "valid"
     for j in (1, 2):
         if separable:
@@ -236,8 +250,8 @@ def _module(x, filters, separable, dropout_rate, name, sync_batch_norm=False,
         else:
             conv = layers.Conv2D(filters, 3, padding=mode, kernel_initializer="he_normal",
                                  name=f"{name}_conv{j}")
-        if padding == "symmetric":
-            x = SymmetricPad(1, name=f"{name}_pad{j}")(x)
+        if padding != "zeros":
+            x = BorderPad(1, padding, name=f"{name}_pad{j}")(x)
         x = conv(x)
         x = layers.ReLU(name=f"{name}_relu{j}")(x)
         norm = SyncBatchNormalization if sync_batch_norm else FusedBatchNormalization

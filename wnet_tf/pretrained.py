@@ -179,14 +179,15 @@ def open_model(spec) -> Segmenter | SavedModelSegmenter:
                             f"(shipped: {names})")
 
 
-def ship_run(run_dir, name, *, checkpoint=None, models_dir=MODELS_DIR, dtype=np.float32) -> Path:
+def ship_run(run_dir, name, *, checkpoint=None, config_path=None, models_dir=MODELS_DIR,
+             dtype=np.float32) -> Path:
     """Writes a run's latest checkpoint (or `checkpoint`) as the shipped model `name`:
-    `models_dir/name/{config.json, weights.npz}`. Returns that folder."""
-    import shutil
-
+    `models_dir/name/{config.json, weights.npz}`. The config is the run's, or `config_path`'s
+    (for the post-processing chosen after training), whose model and data sections must then
+    be the run's. Returns that folder."""
     import tensorflow as tf
 
-    from wnet_tf.config import load_config
+    from wnet_tf.config import ConfigError, config_to_dict, load_config, save_config
     from wnet_tf.export import float32_policy
     from wnet_tf.model import build_wnet
     from wnet_tf.run import CONFIG_FILE as RUN_CONFIG
@@ -197,6 +198,13 @@ def ship_run(run_dir, name, *, checkpoint=None, models_dir=MODELS_DIR, dtype=np.
     if checkpoint is None:
         raise FileNotFoundError(f"{run_dir}: no checkpoint to ship (train it first)")
     config = load_config(run_dir / RUN_CONFIG)
+    if config_path is not None:
+        chosen = load_config(config_path)
+        for section in ("model", "data"):
+            if config_to_dict(chosen)[section] != config_to_dict(config)[section]:
+                raise ConfigError(f"{config_path}: its {section} section is not the one "
+                                  f"{run_dir} trained with")
+        config = chosen
     with float32_policy():
         encoder, decoder = build_wnet(config.model)
     tf.train.Checkpoint(encoder=encoder, decoder=decoder).restore(
@@ -204,5 +212,5 @@ def ship_run(run_dir, name, *, checkpoint=None, models_dir=MODELS_DIR, dtype=np.
     folder = Path(models_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
     save_weights(encoder, decoder, folder / WEIGHTS_FILE, dtype)
-    shutil.copyfile(run_dir / RUN_CONFIG, folder / CONFIG_FILE)
+    save_config(config, folder / CONFIG_FILE)
     return folder

@@ -217,16 +217,25 @@ def oriented_gradients(stacks: list[np.ndarray], radius: int,
     return out
 
 
-def oriented_cues(image: np.ndarray, config: PostprocessConfig) -> np.ndarray:
+def oriented_cues(image: np.ndarray, config: PostprocessConfig,
+                  probabilities: np.ndarray | None = None) -> np.ndarray:
     """(orientations, H, W) float32 in [0, 1]: the weighted mean over cues (each averaged over
     its scales) of the oriented half-disc gradients, i.e. mPb(x, theta) without learned weights.
     Level l of the pyramid is 2**l-pixel cells; each level's responses are added to the
-    upsampled sum of the coarser ones, coarsest first."""
+    upsampled sum of the coarser ones, coarsest first.
+
+    With `probabilities` (H, W, K) and `config.wnet_cue_weight` > 0, the W-Net is one more cue:
+    its class probabilities are a soft histogram at every pixel (they sum to 1), so the same
+    half-disc chi-square measures how much the class distribution changes across a diameter, at
+    the texture cue's scales."""
     levels = dict(zip(CUES, (config.brightness_levels, config.colour_levels,
                              config.colour_levels, config.texture_levels), strict=True))
     weights = dict(zip(CUES, config.cue_weights, strict=True))
-    used = [c for c in CUES if weights[c] > 0]
     stacks = cue_histograms(image, config)
+    if probabilities is not None and config.wnet_cue_weight > 0:
+        levels["wnet"], weights["wnet"] = config.texture_levels, config.wnet_cue_weight
+        stacks["wnet"] = np.ascontiguousarray(np.moveaxis(probabilities, -1, 0), np.float32)
+    used = [c for c in weights if weights[c] > 0]
     shape = image.shape[:2]
     top = max(max(levels[c]) for c in used)
     pyramid = []  # (shape, weighted responses or None), finest first
@@ -258,10 +267,12 @@ def boundary_strength(oriented: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # -- hierarchy -----------------------------------------------------------------------------------
 
-def grid_edges(strength: np.ndarray, orientation: np.ndarray, labels: np.ndarray | None = None):
+def grid_edges(strength: np.ndarray, orientation: np.ndarray, labels: np.ndarray | None = None,
+               off_boundary: float = 0.0):
     """The 4-adjacency graph of the image, its edge weights (mean strength of the two pixels) and
-    orientations (of the stronger pixel). With `labels`, edges inside a labelled region weigh 0:
-    boundary strength only on the boundaries of `labels`."""
+    orientations (of the stronger pixel). With `labels`, edges inside a labelled region keep
+    `off_boundary` times their weight: 0 puts boundary strength on the boundaries of `labels`
+    only."""
     graph = hg.get_4_adjacency_graph(strength.shape)
     src, dst = graph.edge_list()
     s, o = strength.ravel(), orientation.ravel()
@@ -269,7 +280,7 @@ def grid_edges(strength: np.ndarray, orientation: np.ndarray, labels: np.ndarray
     orientations = np.where(s[src] >= s[dst], o[src], o[dst])
     if labels is not None:
         flat = labels.ravel()
-        weights = np.where(flat[src] != flat[dst], weights, 0.0)
+        weights = np.where(flat[src] != flat[dst], weights, off_boundary * weights)
     return graph, weights.astype(np.float64), orientations.astype(np.float64)
 
 
@@ -321,14 +332,30 @@ def ucm_from_edges(graph, shape: tuple[int, int], weights: np.ndarray,
 
 
 def ucm_from_labels(image: np.ndarray, labels: np.ndarray, config: PostprocessConfig,
-                    gpb_ucm2: np.ndarray | None = None) -> np.ndarray:
+                    gpb_ucm2: np.ndarray | None = None,
+                    probabilities: np.ndarray | None = None) -> np.ndarray:
     """ucm2 from a label map (the CRF's argmax): boundary strength from image cues on its
-    boundaries only, then contour2ucm. With `gpb_ucm2` (W-Net+ucm), the W-Net boundaries (through
-    the oriented watershed on their own, if it is on) are combined with gPb's, and the combination
-    is merged without an orientation step: gPb's arcs are already oriented, and must not be
-    re-weighted by orientations measured on other arcs."""
-    strength, orientation = boundary_strength(oriented_cues(image, config))
-    graph, weights, orientations = grid_edges(strength, orientation, labels)
+    boundaries (elsewhere scaled by `off_boundary_strength`, 0 by default), then contour2ucm.
+    With `gpb_ucm2` (W-Net+ucm), the W-Net boundaries (through the oriented watershed on their
+    own, if it is on) are combined with gPb's, and the combination is merged without an
+    orientation step: gPb's arcs are already oriented, and must not be re-weighted by
+    orientations measured on other arcs. `probabilities`: the W-Net cue (`oriented_cues`)."""
+    return ucm_from_strength(strength_of(image, config, probabilities), labels, config, gpb_ucm2)
+
+
+def strength_of(image: np.ndarray, config: PostprocessConfig,
+                probabilities: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(strength, orientation) of every pixel from the cues (`oriented_cues`): the part of
+    `ucm_from_labels` that does not depend on the labels."""
+    return boundary_strength(oriented_cues(image, config, probabilities))
+
+
+def ucm_from_strength(strength_orientation: tuple[np.ndarray, np.ndarray], labels: np.ndarray,
+                      config: PostprocessConfig, gpb_ucm2: np.ndarray | None = None) -> np.ndarray:
+    """`ucm_from_labels` from the pixels' (strength, orientation), computed once per image."""
+    strength, orientation = strength_orientation
+    graph, weights, orientations = grid_edges(strength, orientation, labels,
+                                              config.off_boundary_strength)
     if not config.oriented_watershed:
         orientations = None
     if gpb_ucm2 is None:

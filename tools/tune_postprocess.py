@@ -1,0 +1,123 @@
+"""Choose post-processing parameters on a BSDS split (val, never test): every combination of the
+values given is scored (SC, PRI, VI at ODS / OIS, 99 thresholds) with the image cues computed once
+per image and the CRF once per CRF setting.
+
+    python tools/tune_postprocess.py --model bsds500 --bsds BSDS500_ROOT --split val \
+        --grid postprocess.off_boundary_strength=0,0.25,0.5 \
+        --grid postprocess.crf_bilateral_weight=5,10 [--jobs 2] [--json out.json]
+
+Starts from the model's own config (or --config); prints one row per combination.
+"""
+
+import itertools
+import json
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+import click
+
+CRF_KEYS = ("crf_iterations", "crf_gaussian_sxy", "crf_gaussian_weight", "crf_bilateral_sxy",
+            "crf_bilateral_srgb", "crf_bilateral_weight")
+
+
+def score_settings(image_path, probabilities, gt_path, settings, nthresh):
+    """One image under every PostprocessConfig of `settings`: a list of ImageScores."""
+    from wnet_tf import bsds
+    from wnet_tf.postprocess.cli import read_image
+    from wnet_tf.postprocess.crf import dense_crf
+    from wnet_tf.postprocess.hierarchy import strength_of, ucm_from_strength
+
+    image = read_image(image_path)
+    ground_truth = bsds.load_ground_truth(gt_path)
+    thresholds = bsds.ucm_thresholds(nthresh)
+    marginals, cues, scores = {}, {}, []  # each computed once per setting that changes it
+    for config in settings:
+        crf = tuple(getattr(config, k) for k in CRF_KEYS)
+        if crf not in marginals:
+            marginals[crf] = dense_crf(image, probabilities, config)
+        # The image cues' parameters are not tuned here; the W-Net cue depends on the CRF.
+        cue = (crf, config.wnet_cue_weight) if config.wnet_cue_weight > 0 else None
+        if cue not in cues:
+            cues[cue] = strength_of(image, config, marginals[crf])
+        ucm2 = ucm_from_strength(cues[cue], marginals[crf].argmax(-1), config)
+        scores.append(bsds.score_image(ground_truth, bsds.cut_hierarchy(ucm2, thresholds),
+                                       Path(image_path).stem))
+    return scores
+
+
+def _grid(items):
+    axes = []
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not key.startswith("postprocess."):
+            raise click.BadParameter(f"{item!r}: expected postprocess.KEY=V1,V2,...",
+                                     param_hint="--grid")
+        axes.append([f"{key}={v}" for v in values.split(",")])
+    return list(itertools.product(*axes)) or [()]
+
+
+@click.command()
+@click.option("--model", "model_spec", default="bsds500", show_default=True)
+@click.option("--bsds", "root", required=True, type=click.Path(exists=True, file_okay=False,
+                                                               path_type=Path),
+              help="The bsds500 folder (images/, groundTruth/).")
+@click.option("--split", default="val", show_default=True)
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--grid", "grid", multiple=True, metavar="postprocess.KEY=V1,V2,...")
+@click.option("--resize", "scale", default="train", show_default=True)
+@click.option("--nthresh", default=99, show_default=True)
+@click.option("--jobs", default=2, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False))
+def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_path):
+    import multiprocessing
+
+    from wnet_tf import bsds
+    from wnet_tf.config import config_from_dict, load_config
+    from wnet_tf.data import find_images
+    from wnet_tf.options import open_or_fail, parse_scale
+    from wnet_tf.postprocess.cli import read_image
+    from wnet_tf.segment import predict
+
+    model = open_or_fail(model_spec)
+    geometry = parse_scale(scale)
+    combos = _grid(grid)
+    if config_path:
+        settings = [load_config(config_path, c).postprocess for c in combos]
+    else:
+        settings = [config_from_dict(model.config or {}, c).postprocess for c in combos]
+    images = find_images(root / "images" / split)
+    gt_dir = root / "groundTruth" / split
+    results = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        pending = {}
+
+        def drain(until):
+            while len(pending) > until:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[pending.pop(future)] = future.result()
+
+        for path in images:
+            probs = predict(model, read_image(path), geometry)
+            pending[pool.submit(score_settings, path, probs, gt_dir / f"{path.stem}.mat",
+                                settings, nthresh)] = path.stem
+            drain(2 * jobs)
+        drain(0)
+    names = sorted(results)
+    rows = []
+    click.echo("| setting | SC ODS | SC OIS | PRI ODS | PRI OIS | VI ODS | VI OIS |")
+    click.echo("| --- | --- | --- | --- | --- | --- | --- |")
+    for i, combo in enumerate(combos):
+        summary = bsds.summarize([results[n][i] for n in names],
+                                 bsds.ucm_thresholds(nthresh)).summary
+        rows.append({"setting": list(combo), "summary": summary})
+        figures = [summary[m][k] for m in ("SC", "PRI", "VI") for k in ("ODS", "OIS")]
+        click.echo(f"| {' '.join(combo) or 'as configured'} | "
+                   + " | ".join(f"{x:.3f}" for x in figures) + " |")
+    if json_path:
+        Path(json_path).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
