@@ -229,3 +229,22 @@ def test_position_report_tells_content_from_position():
     assert position["cross_ari_median"] == pytest.approx(1.0)
     assert content["margin"] > position["margin"] + 0.5
     assert classes_used(by_position(images[0])) == 4
+
+
+def test_the_shipped_bsds500_model_equals_its_export(tmp_path):
+    """The model inside the package loads, runs at its training geometry, and gives the
+    probabilities of a SavedModel exported from the same weights."""
+    assert "bsds500" in pretrained.available()
+    model = pretrained.load("bsds500")
+    assert model.geometry == Geometry("random_crop", 96)
+    assert model.config["model"]["padding"] == "circular"
+    save_serving_model(model.encoder, model.decoder, tmp_path / "export")
+    saved = tf.saved_model.load(str(tmp_path / "export"))
+    from skimage import data
+
+    image = data.astronaut()[::2, ::3].astype(np.float32) / 255  # 256 x 171
+    ours = predict(model, image)
+    exported = predict(saved, image, model.geometry)
+    assert ours.shape == (256, 171, 20)
+    np.testing.assert_allclose(ours, exported, atol=1e-5)
+    assert classes_used(ours.argmax(-1)) >= 3  # a trained model, not a constant
