@@ -22,14 +22,19 @@ DEMO_RUN := runs/quickstart
 DEMO_MODEL := saved_models/quickstart
 DEMO_OUT := $(DEMO_RUN)/segments
 SHIPPED_OUT := runs/bsds500-demo
+# The colour photographs among scikit-image's samples (the others are tests of texture, text, tiles).
+SHIPPED_IMAGES := astronaut.png chelsea.png coffee.png rocket.jpg motorcycle_left.png
 demo: export TF_CPP_MIN_LOG_LEVEL := 2
 demo: $(STAMP)
 	$(PY) -m wnet_tf.train configs/quickstart.json --workdir $(DEMO_RUN)
 	$(PY) -m wnet_tf.export $(DEMO_RUN) --out $(DEMO_MODEL)
 	images="$$($(PY) -c 'import skimage; print(skimage.data_dir)')" && \
 	$(PY) -m wnet_tf.segment "$$images" --model $(DEMO_MODEL) --out $(DEMO_OUT) && \
-	$(PY) -m wnet_tf.segment "$$images" --model bsds500 --out $(SHIPPED_OUT)/segments && \
-	$(PY) -m wnet_tf.cli postprocess --model bsds500 --images "$$images" --out $(SHIPPED_OUT)/ucm
+	mkdir -p $(SHIPPED_OUT)/images && \
+	for name in $(SHIPPED_IMAGES); do cp "$$images/$$name" $(SHIPPED_OUT)/images/; done
+	$(PY) -m wnet_tf.segment $(SHIPPED_OUT)/images --model bsds500 --out $(SHIPPED_OUT)/segments
+	$(PY) -m wnet_tf.cli postprocess --model bsds500 --images $(SHIPPED_OUT)/images \
+		--out $(SHIPPED_OUT)/ucm
 	@echo "Quickstart label maps and overlays: $(DEMO_OUT)/*_labels.png, *_overlay.png"
 	@echo "Shipped bsds500 model: $(SHIPPED_OUT)/segments/*_overlay.png, $(SHIPPED_OUT)/ucm/*_cut.png"
 	@echo "TensorBoard (pip install tensorboard): tensorboard --logdir runs"
