@@ -63,7 +63,7 @@ def resample(image, height_width):
     without aliasing. Shrinking (the usual case, 481x321 -> 224x224) averages each output pixel's
     area: an exact box filter at half the cost of antialiased bilinear (bench/data.py). Anything
     else is antialiased bilinear. Both are convex combinations: probabilities still sum to 1."""
-    hw = tf.constant(height_width, tf.int32) if not tf.is_tensor(height_width) else height_width
+    hw = tf.convert_to_tensor(height_width, tf.int32)
     shrinking = tf.reduce_all(tf.shape(image)[:2] >= hw)
     return tf.cond(shrinking, lambda: tf.image.resize(image, hw, method="area"),
                    lambda: tf.image.resize(image, hw, antialias=True))

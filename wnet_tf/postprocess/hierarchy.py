@@ -368,7 +368,7 @@ def ucm_from_strength(strength_orientation: tuple[np.ndarray, np.ndarray], label
 
 def ucm_from_image(image: np.ndarray, config: PostprocessConfig) -> np.ndarray:
     """The baseline without a network: the same cues on every edge, then contour2ucm."""
-    strength, orientation = boundary_strength(oriented_cues(image, config))
+    strength, orientation = strength_of(image, config)
     graph, weights, orientations = grid_edges(strength, orientation)
     return ucm_from_edges(graph, image.shape[:2], weights,
                           orientations if config.oriented_watershed else None)
