@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from wnet_tf.entry import configure_tensorflow
+
 
 def median_seconds(fn, repeats):
     """Median wall time of `fn()` over `repeats` calls (warm-up is the caller's business)."""
@@ -44,16 +46,16 @@ def _fmt(value):
     return "-" if value is None else str(value)
 
 
-def main(measure, configs, columns, description):
+def main(measure, configs, columns, description, finish=None):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--json", help="write the records (a JSON list) here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--only", type=int, nargs="*", help="indices of the configurations to run")
     args = parser.parse_args()
     if args.one:
+        configure_tensorflow()
         record = measure(json.loads(args.one))
         record.setdefault("peak_rss_gb", peak_rss_gb())
-        # wnet_tf picks TensorFlow's pooling allocator unless the environment says otherwise.
         record["cpu_allocator_bfc"] = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC")
         print("RECORD " + json.dumps(record), flush=True)
         return
@@ -69,6 +71,8 @@ def main(measure, configs, columns, description):
             sys.exit(f"configuration {config} failed:\n{out.stderr[-3000:]}")
         records.append(json.loads(lines[-1][len("RECORD "):]))
         print(f"done {config}", file=sys.stderr, flush=True)
+    if finish is not None:  # figures that need every record, e.g. ratios to a reference row
+        records = finish(records)
     print_table(records, columns)
     if args.json:
         with open(args.json, "w") as fh:

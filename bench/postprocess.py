@@ -61,8 +61,8 @@ def measure(config):
     import numpy as np
 
     from wnet_tf.config import PostprocessConfig
+    from wnet_tf.images import read_image
     from wnet_tf.postprocess import crf, hierarchy
-    from wnet_tf.postprocess.cli import read_image
 
     cfg = PostprocessConfig()
     paths = _test_images(config["data"], config["images"])
@@ -96,16 +96,23 @@ def measure(config):
 
 
 def _measure_pool(config, cfg, paths):
-    """The CLI's own loop (`_run`: a spawn pool, PNG and .mat writing) with precomputed softmax."""
+    """The CLI's own loop (`postprocess_folder`: a spawn pool, PNG and .mat writing) with a
+    stand-in model whose softmax is `standin_softmax`."""
     import tempfile
 
-    from wnet_tf.postprocess.cli import _run, read_image
+    import tensorflow as tf
 
-    cores = len(os.sched_getaffinity(0))
-    softmax = {p: standin_softmax(read_image(p)) for p in paths}
+    from wnet_tf.postprocess.folder import postprocess_folder
+    from wnet_tf.workers import usable_cores
+
+    class StandIn:
+        def segment(self, images):
+            return {"probabilities": tf.constant(standin_softmax(images[0].numpy()))[None]}
+
+    cores = usable_cores()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        failures = _run(paths, softmax.__getitem__, cfg, Path(out), None, cores)
+        failures = postprocess_folder(paths, out, cfg, model=StandIn(), workers=cores)
         seconds = time.perf_counter() - start
     if failures:
         raise RuntimeError(f"failed: {failures}")

@@ -330,7 +330,7 @@ def test_pyramid_levels_line_up_with_the_pixels():
 
 
 def test_mean_colours_paint_each_region_with_its_mean():
-    from wnet_tf.postprocess.cli import mean_colours
+    from wnet_tf.postprocess.folder import mean_colours
 
     labels = np.array([[1, 1, 2], [3, 3, 2]])
     image = np.arange(18, dtype=float).reshape(2, 3, 3)

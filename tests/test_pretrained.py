@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from wnet_tf import pretrained
 from wnet_tf.config import ModelConfig, config_from_dict, config_to_dict
 from wnet_tf.export import save_serving_model
+from wnet_tf.inference import predict
 from wnet_tf.model import build_wnet
 from wnet_tf.position import adjusted_rand_index, classes_used, position_report
 from wnet_tf.pretrained import Geometry
-from wnet_tf.segment import predict
 
 TINY = ModelConfig(k=4, base_filters=4, depth=2, dropout_rate=0.0, padding="circular")
 

@@ -64,7 +64,7 @@ def bad_files():
         "truncated.jpg": (jpeg[:len(jpeg) // 2], "does not decode"),
         "text.jpg": (b"just some text\n", "not an image"),
         "empty.png": (b"", "empty file"),
-        "tiff.png": (encode(RGB, "TIFF"), "unsupported format"),
+        "jxl.png": (b"\x00\x00\x00\x0cJXL " + bytes(24), "unsupported format"),
     }
 
 
@@ -217,6 +217,26 @@ def test_interrupted_run_leaves_the_old_output_intact(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         records.convert(records.find_source(root), out, shard_size=1, overwrite=True, workers=1)
     assert snapshot(out) == before  # and no staging folder is left behind
+
+
+def test_tiff_and_webp_are_stored_as_lossless_png(tmp_path):
+    import tifffile
+
+    root = tmp_path / "images"
+    root.mkdir()
+    tifffile.imwrite(root / "deep.tif", RGB16)
+    (root / "page.tiff").write_bytes(encode(RGB, "TIFF"))
+    (root / "photo.webp").write_bytes(encode(RGB, "WEBP", lossless=True))
+    manifest = records.convert(records.find_source(root), tmp_path / "out")
+    assert manifest["counts"]["written"] == 3 and manifest["counts"]["skipped"] == 0
+    written = read_records(tmp_path / "out" / s["name"] for s in manifest["shards"])
+    expected = {"deep.tif": RGB16 / 65535, "page.tiff": RGB / 255, "photo.webp": RGB / 255}
+    for name, pixels in expected.items():
+        assert written[name]["image/format"] == b"png"
+        np.testing.assert_allclose(decode_image(written[name]["image/encoded"]).numpy(), pixels,
+                                   atol=1e-6, err_msg=name)
+    assert {n["path"]: n["notes"][0] for n in manifest["noted"]}["deep.tif"] == \
+        "tiff stored as png"
 
 
 def test_sniff_format():

@@ -13,14 +13,9 @@ from wnet_tf.config import ModelConfig
 from wnet_tf.export import save_serving_model
 from wnet_tf.model import build_wnet
 from wnet_tf.pretrained import Geometry
-from wnet_tf.segment import (
-    command,
-    overlay,
-    palette,
-    predict,
-    segment_files,
-    segment_image,
-)
+from wnet_tf.images import overlay, palette
+from wnet_tf.inference import predict
+from wnet_tf.segment import command, segment_files, segment_image
 
 
 class Uniform:
@@ -54,19 +49,23 @@ def image_folder(tmp_path):
     write(folder / "deep.png", rng.integers(0, 65536, (12, 8), dtype=np.uint16))
     write(folder / "sub" / "rgb.bmp", rng.integers(0, 256, (30, 5, 3), dtype=np.uint8), "BMP")
     write(folder / "anim.gif", rng.integers(0, 256, (10, 11), dtype=np.uint8), "GIF")
+    write(folder / "photo.tif", rng.integers(0, 256, (13, 7, 3), dtype=np.uint8), "TIFF")
+    write(folder / "photo.webp", rng.integers(0, 256, (6, 9, 3), dtype=np.uint8), "WEBP")
     (folder / "broken.png").write_bytes(b"not a png")
     return folder
 
 
 def test_every_readable_image_gets_labels_and_an_overlay(tmp_path, image_folder):
     reports = []
-    done, skipped = segment_files(Uniform(3), [image_folder], tmp_path / "out",
-                                  probabilities=True, report=reports.append)
-    assert done == 6
+    (image_folder / "notes.txt").write_text("not an image file")
+    done, skipped, others = segment_files(Uniform(3), [image_folder], tmp_path / "out",
+                                          probabilities=True, report=reports.append)
+    assert done == 8
     assert [p.name for p, _ in skipped] == ["broken.png"]
+    assert [p.name for p in others] == ["notes.txt"]  # every file is accounted for
     assert "broken.png" in reports[0] and "Op:" not in reports[0]
     sizes = {"rgb": (21, 34), "grey": (16, 16), "rgba": (9, 40), "deep": (12, 8),
-             "sub__rgb": (30, 5), "anim": (10, 11)}
+             "sub__rgb": (30, 5), "anim": (10, 11), "photo": (13, 7), "photo-2": (6, 9)}
     for name, (h, w) in sizes.items():
         labels = tf.io.decode_png((tmp_path / "out" / f"{name}_labels.png").read_bytes())
         assert labels.dtype == tf.uint8 and labels.shape == (h, w, 1)
@@ -113,3 +112,40 @@ def test_the_command_with_an_exported_model(tmp_path, image_folder):
     # Both inputs are called rgb: the second one's files get a suffix instead of overwriting.
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "rgb-2_labels.png", "rgb-2_overlay.png", "rgb_labels.png", "rgb_overlay.png"]
+
+
+class Failing(Uniform):
+    """Runs out of memory on images wider than 20 pixels, as TensorFlow does."""
+
+    def segment(self, images):
+        if images.shape[2] > 20:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        return super().segment(images)
+
+
+def test_an_image_that_fails_costs_no_other(tmp_path, image_folder):
+    reports = []
+    done, skipped, _ = segment_files(Failing(3), [image_folder], tmp_path / "out",
+                                     report=reports.append)
+    failed = sorted(p.name for p, _ in skipped)
+    assert failed == ["broken.png", "rgb.png", "rgba.png"]  # broken, or wider than 20
+    assert done == 6
+    assert any("rgb.png" in r and "ResourceExhaustedError" in r and "OOM" in r for r in reports)
+
+
+def test_an_image_too_large_for_memory_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    from wnet_tf import inference
+
+    write(tmp_path / "big.png", np.zeros((40, 50, 3), np.uint8))
+    monkeypatch.setattr(inference, "available_memory", lambda: 2 * 1999 *
+                        inference.bytes_per_pixel(20))
+    done, skipped, _ = segment_files(Uniform(3), [tmp_path / "big.png"], tmp_path / "out",
+                                     report=lambda m: None)
+    assert done == 0 and "50x40 pixels" in skipped[0][1]
+
+
+def test_a_bad_tile_size_is_a_usage_error(tmp_path, image_folder):
+    # The shipped model's grid is 16 pixels (depth 4): a tile of 100 does not fit it.
+    result = CliRunner().invoke(command, [str(image_folder), "--model", "bsds500", "--tile",
+                                          "100", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "--tile" in result.output and "16" in result.output

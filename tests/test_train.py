@@ -192,14 +192,18 @@ def test_the_command_names_a_bad_override(tmp_path):
     assert result.exit_code == 2 and "model.k=1" in result.output
 
 
-@pytest.mark.parametrize("setting, pooled", [(None, True), ("false", False)])
-def test_importing_the_package_picks_the_pooling_cpu_allocator_unless_told_otherwise(setting,
-                                                                                      pooled):
+@pytest.mark.parametrize("setting, configure, pooled",
+                         [(None, True, True), ("false", True, False), (None, False, False)])
+def test_entry_points_pick_the_pooling_cpu_allocator_unless_told_otherwise(setting, configure,
+                                                                           pooled):
     # Only the BFC allocator keeps statistics; the default one raises when asked for them.
     env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
     if setting is not None:
         env["TF_CPU_ALLOCATOR_USE_BFC"] = setting
-    script = ("import wnet_tf, tensorflow as tf\n"
+    # Importing the package changes nothing; the entry points call configure_tensorflow.
+    setup = "import wnet_tf.entry; wnet_tf.entry.configure_tensorflow()" if configure else \
+        "import wnet_tf.data, wnet_tf.bsds"
+    script = (f"{setup}\nimport tensorflow as tf\n"
               "tf.zeros((256, 256)).numpy()\n"
               "try:\n"
               "    print(tf.config.experimental.get_memory_info('CPU:0')['peak'] > 0)\n"

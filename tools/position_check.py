@@ -29,9 +29,9 @@ from wnet_tf.options import model_option, open_or_fail, parse_scale
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="Also write the figures (and the per-image ones) here.")
 def main(model_spec, images, scale, shift, json_path):
-    from wnet_tf.data import find_images
+    from wnet_tf.images import find_images, read_image
+    from wnet_tf.inference import predict
     from wnet_tf.position import position_report
-    from wnet_tf.segment import predict, read_image
 
     geometry = parse_scale(scale)
     model = open_or_fail(model_spec)

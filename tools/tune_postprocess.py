@@ -23,7 +23,7 @@ CRF_KEYS = ("crf_iterations", "crf_gaussian_sxy", "crf_gaussian_weight", "crf_bi
 def score_settings(image_path, probabilities, gt_path, settings, nthresh):
     """One image under every PostprocessConfig of `settings`: a list of ImageScores."""
     from wnet_tf import bsds
-    from wnet_tf.postprocess.cli import read_image
+    from wnet_tf.images import read_image
     from wnet_tf.postprocess.crf import dense_crf
     from wnet_tf.postprocess.hierarchy import strength_of, ucm_from_strength
 
@@ -73,10 +73,9 @@ def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_
 
     from wnet_tf import bsds
     from wnet_tf.config import config_from_dict, load_config
-    from wnet_tf.data import find_images
+    from wnet_tf.images import find_images, read_image
+    from wnet_tf.inference import predict
     from wnet_tf.options import open_or_fail, parse_scale
-    from wnet_tf.postprocess.cli import read_image
-    from wnet_tf.segment import predict
 
     model = open_or_fail(model_spec)
     geometry = parse_scale(scale)

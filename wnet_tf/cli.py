@@ -5,6 +5,8 @@ import importlib
 
 import click
 
+from wnet_tf.entry import configure_tensorflow
+
 COMMANDS = {
     "train": ("wnet_tf.train", "Train W-Net from a JSON config."),
     "export": ("wnet_tf.export", "Export a run as a float32 SavedModel."),
@@ -37,5 +39,11 @@ def main():
     evaluate)."""
 
 
-if __name__ == "__main__":
+def run():
+    """The console script: TensorFlow configured before any subcommand starts it."""
+    configure_tensorflow()
     main()
+
+
+if __name__ == "__main__":
+    run()

@@ -16,14 +16,15 @@ converted will decode in training. The decode and preprocessing ops are pure fun
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from pathlib import Path
 
 import tensorflow as tf
 
 from wnet_tf.config import DataConfig
+from wnet_tf.images import find_images
 
+# The files a "folder" source reads: those TensorFlow decodes (make-records transcodes the others).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 # What make-records writes into each tf.train.Example.
@@ -128,20 +129,6 @@ def preprocess(image, config: DataConfig, *, training, seed):
 # Finding the inputs.
 
 
-def find_images(folder) -> list[Path]:
-    """Every JPEG, PNG, BMP and GIF file under `folder` (recursively), sorted; hidden files and
-    folders skipped."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
-    found = []
-    for parent, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(parent, f) for f in files
-                  if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)]
-    return sorted(found)
-
-
 def skimage_images() -> list[Path]:
     """The sample images that ship inside the installed scikit-image wheel (about 25 PNG, JPEG
     and GIF files); the ones it would download on demand are not there and not used."""
@@ -178,7 +165,7 @@ def input_files(config: DataConfig, split: str) -> list[str]:
         raise ValueError(f"data.{split} is empty: set it to a TFRecord glob or manifest, or a "
                          "folder with data.source=folder (data.source=skimage needs no files)")
     if config.source == "folder":
-        files = [str(p) for p in find_images(where)]
+        files = [str(p) for p in find_images(where, IMAGE_EXTENSIONS)]
     elif where.endswith(".json"):
         files = read_manifest(where)
     else:

@@ -117,4 +117,7 @@ def command(run_dir, out, checkpoint):
 
 
 if __name__ == "__main__":
+    from wnet_tf.entry import configure_tensorflow
+
+    configure_tensorflow()
     command(prog_name="python -m wnet_tf.export")

@@ -39,3 +39,31 @@ def open_or_fail(spec):
         return open_model(spec)
     except (FileNotFoundError, ValueError) as err:
         raise click.BadParameter(str(err), param_hint="--model") from None
+
+
+def tile_options(command):
+    """`--tile` and `--overlap`: the tiles that bound inference's memory (wnet_tf.inference)."""
+    from wnet_tf.inference import DEFAULT_OVERLAP, DEFAULT_TILE
+
+    command = click.option(
+        "--overlap", default=DEFAULT_OVERLAP, type=click.IntRange(min=0),
+        help="Context kept around each tile's centre, in pixels [default: the network's "
+             "receptive field, 6 * 2**depth: tiles then give the whole image's maps].")(command)
+    return click.option(
+        "--tile", default=DEFAULT_TILE, show_default=True, type=click.IntRange(min=0),
+        help="Images larger than this many pixels on a side go through the network in "
+             "overlapping tiles of this size (memory bounded by the tile); 0: always whole. "
+             "Both must be multiples of 2**depth.")(command)
+
+
+def check_tiles(model, tile, overlap):
+    """`--tile` and `--overlap` checked against the model's grid: a usage error (exit 2), not a
+    failure of every image."""
+    from wnet_tf.inference import check_tiling, grid
+
+    multiple = grid(model)[0]
+    if tile and multiple is not None:
+        try:
+            check_tiling(tile, overlap, multiple)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--tile / --overlap") from None

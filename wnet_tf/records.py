@@ -18,22 +18,17 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import click
+import numpy as np
+
+from wnet_tf.images import OTHER_FORMATS, TF_FORMATS, error_reason, find_images, sniff_format
+from wnet_tf.workers import usable_cores
 
 SOURCES = ("auto", "voc", "bsds", "folder")
-SUPPORTED_FORMATS = ("jpeg", "png", "gif", "bmp")
-# Signatures of the formats training decodes and of common ones it does not, so that a skipped
-# file says what it is.
-_SIGNATURES = {
-    b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png", b"GIF87a": "gif", b"GIF89a": "gif",
-    b"BM": "bmp", b"II*\x00": "tiff", b"MM\x00*": "tiff", b"\xff\x0a": "jpeg xl",
-    b"\x00\x00\x00\x0cJXL ": "jpeg xl",
-}
 _PNG_COLOR_TYPES = {0: "greyscale", 2: "rgb", 3: "palette", 4: "greyscale+alpha", 6: "rgba"}
 
 
@@ -91,7 +86,6 @@ def find_source(root, kind="auto", split=None, image_set="main") -> Source:
     BMP and GIF file below `root`; split "all". kind "auto" recognises the first two layouts and
     otherwise takes a folder.
     """
-    from wnet_tf.data import find_images  # TensorFlow is imported only when work starts
 
     root = Path(root)
     if not root.is_dir():
@@ -129,13 +123,6 @@ def find_source(root, kind="auto", split=None, image_set="main") -> Source:
 # Inspecting one file.
 
 
-def sniff_format(data: bytes) -> str | None:
-    """The image format named by the first bytes, or None."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return next((fmt for sig, fmt in _SIGNATURES.items() if data.startswith(sig)), None)
-
-
 def _jpeg_components(data: bytes) -> int | None:
     """The component count in a JPEG's frame header (4 for CMYK), found by walking its markers."""
     i = 2
@@ -162,8 +149,26 @@ def _notes(data: bytes, fmt: str, channels: int) -> tuple[str, ...]:
     return tuple(notes)
 
 
+def _as_png(data: bytes, fmt: str) -> bytes:
+    """A TIFF or WebP file re-encoded losslessly as PNG, which training's decoder reads: 8 and
+    16 bits kept, floats in [0, 1] stored as 16 bits."""
+    import tensorflow as tf
+
+    from wnet_tf.images import _decode_other
+
+    array = _decode_other(data, fmt)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.dtype not in (np.uint8, np.uint16):
+        if np.issubdtype(array.dtype, np.integer):
+            raise ValueError(f"{array.dtype} samples: expected 8 or 16 bits, or floats")
+        array = np.round(np.clip(array, 0, 1) * 65535).astype(np.uint16)
+    return tf.io.encode_png(array).numpy()
+
+
 def inspect_file(path: Path) -> Inspected:
-    """Read and decode one file; never raises for a bad file, it returns the reason instead."""
+    """Read and decode one file; never raises for a bad file, it returns the reason instead.
+    TIFF and WebP files, which TensorFlow cannot decode, are stored re-encoded as PNG."""
     import tensorflow as tf
 
     from wnet_tf.data import decode_image
@@ -177,16 +182,22 @@ def inspect_file(path: Path) -> Inspected:
     fmt = sniff_format(data)
     if fmt is None:
         return Inspected(path, skip=("not an image", f"starts with {data[:8]!r}"))
-    if fmt not in SUPPORTED_FORMATS:
+    if fmt not in TF_FORMATS + OTHER_FORMATS:
         return Inspected(path, skip=("unsupported format", fmt))
+    notes = ()
+    if fmt in OTHER_FORMATS:
+        try:
+            data, notes = _as_png(data, fmt), (f"{fmt} stored as png",)
+        except Exception as err:  # tifffile and Pillow have many error types
+            return Inspected(path, skip=("does not decode", f"{fmt}: {error_reason(err)}"))
     try:
         image = decode_image(data)
     except (tf.errors.InvalidArgumentError, tf.errors.ResourceExhaustedError) as err:
-        # The decoder's own words, without TensorFlow's "{{function_node ...}}" and "[Op:...]".
-        detail = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\]", "", err.message).strip()
-        return Inspected(path, skip=("does not decode", detail))
+        return Inspected(path, skip=("does not decode", error_reason(err)))
+    stored = sniff_format(data)
     height, width, channels = image.shape
-    return Inspected(path, data, height, width, channels, fmt, _notes(data, fmt, channels))
+    return Inspected(path, data, height, width, channels, stored,
+                     notes + _notes(data, stored, channels))
 
 
 def _parallel(fn, items, workers):
@@ -295,7 +306,7 @@ def convert(source: Source, output_dir, *, prefix=None, shard_size=256, workers=
     staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=f".{prefix}.partial-"))
     try:
         parts, skipped, noted = _write_shards(
-            source, staging, shard_size, workers or len(os.sched_getaffinity(0)), progress)
+            source, staging, shard_size, workers or usable_cores(), progress)
         names = [shard_name(prefix, i, len(parts)) for i in range(len(parts))]
         manifest = {
             "source": source.kind, "root": str(source.root.resolve()), "split": source.split,
@@ -373,4 +384,7 @@ def command(root, output, source, split, image_set, prefix, shard_size, workers,
 
 
 if __name__ == "__main__":
+    from wnet_tf.entry import configure_tensorflow
+
+    configure_tensorflow()
     command()

@@ -32,8 +32,8 @@ from tqdm import tqdm
 from wnet_tf import summaries
 from wnet_tf.config import Config, ConfigError, config_to_dict, load_config, save_config
 from wnet_tf.data import make_dataset
+from wnet_tf.images import palette
 from wnet_tf.model import build_wnet
-from wnet_tf.segment import palette
 from wnet_tf.trainer import WNetTrainer, make_optimizer
 
 CONFIG_FILE = "config.json"

@@ -44,4 +44,7 @@ def command(config_path, workdir, overrides, strategy, progress):
 
 
 if __name__ == "__main__":
+    from wnet_tf.entry import configure_tensorflow
+
+    configure_tensorflow()
     command(prog_name="python -m wnet_tf.train")

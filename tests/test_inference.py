@@ -1,0 +1,55 @@
+"""Tiled inference: tiles that agree with the whole image, whatever the padding mode."""
+
+import numpy as np
+import pytest
+
+from wnet_tf import inference, pretrained
+from wnet_tf.config import ModelConfig
+from wnet_tf.model import build_wnet
+
+
+def tiny(padding):
+    """A depth-2 W-Net (grid 4): its receptive field reaches 22 pixels from a pixel."""
+    config = ModelConfig(k=4, base_filters=4, depth=2, dropout_rate=0.0, padding=padding)
+    encoder, decoder = build_wnet(config)
+    return pretrained.Segmenter(encoder, decoder, {
+        "model": {"depth": 2, "padding": padding},
+        "data": {"preprocess": "resize", "image_size": 16}})
+
+
+@pytest.mark.parametrize("padding", ["zeros", "symmetric", "circular"])
+def test_tiles_wider_than_the_receptive_field_give_the_whole_image(padding):
+    model = tiny(padding)
+    image = np.random.default_rng(0).random((70, 101, 3), dtype=np.float32)  # not on the grid
+    whole = inference.encode(model, image, tile=0)
+    # Tiles of 64 with 24 pixels of context: more than the receptive field, so every kept
+    # pixel saw what it sees in the whole image (float rounding aside).
+    tiled = inference.encode(model, image, tile=64)  # the default overlap, context(2) = 24
+    np.testing.assert_allclose(tiled, whole, atol=1e-6)
+    # Less context than the receptive field: close, not equal (the tiles are really used).
+    short = inference.encode(model, image, tile=64, overlap=8)
+    assert 1e-6 < np.abs(short - whole).max() < 0.1
+
+
+def test_windows_cover_the_axis_once():
+    for n, wrap in [(400, False), (400, True), (64, False)]:
+        cores = inference.windows(n, tile=128, overlap=32, wrap=wrap)
+        covered = np.zeros(n, int)
+        for start, stop, window_start, window_stop in cores:
+            covered[start:stop] += 1
+            assert window_stop - window_start <= 128
+            if not wrap:
+                assert 0 <= window_start <= start and stop <= window_stop <= n
+        np.testing.assert_array_equal(covered, 1)
+
+
+def test_tiles_must_fit_the_grid():
+    with pytest.raises(ValueError, match="multiples of the model's grid"):
+        inference.check_tiling(100, 32, 16)
+    with pytest.raises(ValueError, match="tile - 2 \\* overlap"):
+        inference.check_tiling(64, 32, 16)
+    inference.check_tiling(1024, 64, 16)
+
+
+def test_the_memory_bound_leaves_half_for_the_network():
+    assert inference.max_pixels(20, available=2 * 1000 * inference.bytes_per_pixel(20)) == 1000

@@ -1,0 +1,158 @@
+"""A W-Net's class probabilities for one image of any size, in memory bounded by a tile.
+
+    probs = predict(model, image)             # (H, W, K), at the model's training geometry
+    probs = predict(model, image, None)       # at the image's own size, tiled when large
+
+An image larger than `tile` pixels on a side goes through the encoder in overlapping tiles and
+each tile keeps only its centre, so the memory the network needs is that of one tile, whatever
+the image. The tiles sit on the model's grid of 2**depth pixels (its pooling cells fall where
+they fall for the whole image), and at the image's borders each tile ends where the image ends,
+so the network pads there exactly as it does for the whole image; a circular-padding model
+(every map a torus) sees the opposite border wrapped around instead. What remains different
+from the whole image is context beyond `overlap` pixels of a tile's centre, which the network's
+receptive field reaches. The default overlap, `context(depth)` = 6 * 2**depth pixels, covers
+that receptive field: measured, tiled and whole-image probabilities are then equal to the last
+float bit (the shipped depth-4 model on a BSDS image: 0.0 with 96 pixels, a mean of 0.002 and
+2% of argmax labels changed with 64; tests/test_inference.py for depth 2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Chosen by measurement (bench/inference.py, README "Any size").
+DEFAULT_TILE = 1024
+DEFAULT_OVERLAP = None  # context(depth)
+
+
+def context(depth: int) -> int:
+    """The overlap that covers a U-Net's receptive field: 6 * 2**depth pixels (measured: the
+    first overlap with exact agreement at depth 2 and at depth 4)."""
+    return 6 * 2 ** depth
+
+
+def windows(n: int, tile: int, overlap: int, wrap: bool = False):
+    """The tiles along one axis of length `n` (a multiple of the model's grid):
+    [(start, stop, window_start, window_stop)], the cores [start, stop) covering range(n) and
+    each window its core widened by `overlap` on each side. Without `wrap` the windows are
+    clipped to [0, n); with `wrap` they index an axis padded by `overlap` on both sides."""
+    step = tile - 2 * overlap
+    cores = [(s, min(s + step, n)) for s in range(0, n, step)]
+    if wrap:
+        return [(s, e, s, e + 2 * overlap) for s, e in cores]
+    return [(s, e, max(0, s - overlap), min(n, e + overlap)) for s, e in cores]
+
+
+def grid(model) -> tuple[int | None, str]:
+    """(2**depth, padding mode) from the model's config; (None, "") for a model without one."""
+    config = getattr(model, "config", None) or {}
+    section = config.get("model")
+    if not section:
+        return None, ""
+    return 2 ** int(section.get("depth", 4)), section.get("padding", "zeros")
+
+
+def check_tiling(tile: int, overlap: int | None, multiple: int):
+    """Raises ValueError unless tiles of `tile` with `overlap` (None: `context`) fit a model
+    grid of `multiple` = 2**depth."""
+    if overlap is None:
+        overlap = context(multiple.bit_length() - 1)
+    if tile % multiple or overlap % multiple or overlap < 0 or tile - 2 * overlap < multiple:
+        raise ValueError(f"tile={tile}, overlap={overlap}: expected multiples of the model's "
+                         f"grid ({multiple} pixels) with tile - 2 * overlap >= {multiple}")
+
+
+def _encode(model, x):
+    import tensorflow as tf
+
+    return model.segment(tf.constant(x[None], tf.float32))["probabilities"][0].numpy()
+
+
+def encode(model, x: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP):
+    """(H, W, K) probabilities of an (H, W, 3) float32 image in [0, 1] as the model sees it:
+    whole when both sides fit in `tile` (or `tile` is 0, or the model has no recorded grid),
+    else tile by tile (see the module docstring)."""
+    multiple, padding = grid(model)
+    h, w = x.shape[:2]
+    if not tile or multiple is None or max(h, w) <= tile:
+        return _encode(model, x)
+    if overlap is None:
+        overlap = context(multiple.bit_length() - 1)
+    check_tiling(tile, overlap, multiple)
+    # The network pads to its grid at the bottom and right by reflection (model.PadToMultiple);
+    # padding here first makes every tile a whole number of grid cells.
+    padded = np.pad(x, ((0, -h % multiple), (0, -w % multiple), (0, 0)), mode="reflect")
+    wrap = padding == "circular"
+    if wrap:
+        padded = np.pad(padded, ((overlap, overlap), (overlap, overlap), (0, 0)), mode="wrap")
+    rows = windows(padded.shape[0] - 2 * overlap * wrap, tile, overlap, wrap)
+    cols = windows(padded.shape[1] - 2 * overlap * wrap, tile, overlap, wrap)
+    out = None
+    for top, bottom, wtop, wbottom in rows:
+        if top >= h:
+            break
+        for left, right, wleft, wright in cols:
+            if left >= w:
+                break
+            probs = _encode(model, padded[wtop:wbottom, wleft:wright])
+            if out is None:
+                out = np.empty((h, w, probs.shape[-1]), np.float32)
+            r, c = top - wtop + overlap * wrap, left - wleft + overlap * wrap
+            rows_kept, cols_kept = min(bottom, h) - top, min(right, w) - left
+            out[top:top + rows_kept, left:left + cols_kept] = \
+                probs[r:r + rows_kept, c:c + cols_kept]
+    return out
+
+
+def predict(model, image, geometry="model", tile: int = DEFAULT_TILE,
+            overlap: int = DEFAULT_OVERLAP):
+    """(H, W, K) float32 probabilities for an (H, W, 3) float image in [0, 1].
+
+    The image is shaped as the model's training images were (`geometry="model"`: the model's
+    own `geometry`, see wnet_tf.pretrained.Geometry; "resize" runs squash it to image_size^2,
+    the crops scale its shorter side to image_size), or by a given Geometry, or left as it is
+    (None, or a model that records none); it goes through the encoder whole or in tiles
+    (`encode`), and the probabilities are scaled back to H x W.
+    """
+    import tensorflow as tf
+
+    from wnet_tf.data import resample
+
+    if isinstance(geometry, str):
+        if geometry != "model":
+            raise ValueError(f"geometry={geometry!r}: expected 'model', None or a Geometry")
+        geometry = getattr(model, "geometry", None)
+    size = image.shape[:2]
+    x = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
+    if geometry is not None:
+        x = np.clip(resample(tf.constant(x), geometry.input_size(*size)).numpy(), 0.0, 1.0)
+    probs = encode(model, x, tile, overlap)
+    if geometry is not None and probs.shape[:2] != tuple(size):
+        probs = resample(tf.constant(probs), size).numpy()
+    return probs
+
+
+def bytes_per_pixel(k: int) -> int:
+    """Memory per pixel of an image that `predict` and the writers hold at once: the float32
+    image, its probabilities and their resampled copy, the labels and the overlay."""
+    return 3 * 4 + 2 * 4 * k + 8 + 3
+
+
+def max_pixels(k: int, available: int | None = None) -> int | None:
+    """The largest image (pixels) whose arrays fit in half the memory available now (the rest is
+    for the tile and TensorFlow), or None where the system does not say."""
+    if available is None:
+        available = available_memory()
+    return None if available is None else available // 2 // bytes_per_pixel(k)
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (Linux), else None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
