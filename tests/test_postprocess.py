@@ -8,6 +8,7 @@ import pytest
 
 from wnet_tf.config import ConfigError, PostprocessConfig, config_from_dict
 from wnet_tf.postprocess import (
+    cues,
     dense_crf,
     postprocess,
     segmentation_at,
@@ -111,7 +112,7 @@ def test_missing_pydensecrf_says_how_to_install(monkeypatch):
 
 @pytest.mark.parametrize("radius", [2, 3, 5])
 def test_half_discs_are_reflections_that_tile_the_disc(radius):
-    disc, halves = hier.half_discs(radius, 8)
+    disc, halves = cues.half_discs(radius, 8)
     centre = np.zeros_like(disc)
     centre[radius, radius] = True
     for half in halves:
@@ -124,7 +125,7 @@ def brute_force_gradient(stack, radius, orientations, y, x):
     """chi-square between the two half-disc histograms at (y, x), one pixel at a time."""
     padded = np.pad(stack, ((0, 0), (radius, radius), (radius, radius)), mode="symmetric")
     patch = padded[:, y:y + 2 * radius + 1, x:x + 2 * radius + 1]
-    _, halves = hier.half_discs(radius, orientations)
+    _, halves = cues.half_discs(radius, orientations)
     out = []
     for half in halves:
         left = patch[:, half].sum(1)
@@ -139,11 +140,11 @@ def brute_force_gradient(stack, radius, orientations, y, x):
 def test_oriented_gradients_match_a_brute_force_reference():
     rng = np.random.default_rng(3)
     values = rng.random((17, 23))
-    stack = hier.soft_bins(values, 6)
+    stack = cues.soft_bins(values, 6)
     labels = rng.integers(0, 5, (17, 23))
     onehot = (labels == np.arange(5)[:, None, None]).astype(np.float32)
     for radius in (2, 4):
-        soft, hard = hier.oriented_gradients([stack, onehot], radius, 8)
+        soft, hard = cues.oriented_gradients([stack, onehot], radius, 8)
         for y, x in [(0, 0), (8, 11), (16, 22), (3, 20)]:
             np.testing.assert_allclose(soft[:, y, x], brute_force_gradient(stack, radius, 8, y, x),
                                        atol=1e-5)
@@ -153,11 +154,11 @@ def test_oriented_gradients_match_a_brute_force_reference():
 
 def test_soft_bins_and_pooling_keep_counts():
     values = np.random.default_rng(0).random((7, 9))
-    stack = hier.soft_bins(values, 5)
+    stack = cues.soft_bins(values, 5)
     np.testing.assert_allclose(stack.sum(0), 1, atol=1e-6)
     centres = (stack * np.linspace(0, 1, 5)[:, None, None]).sum(0)
     np.testing.assert_allclose(centres, values, atol=1e-6)  # linear binning keeps the mean
-    pooled = hier.pool2(stack)
+    pooled = cues.pool2(stack)
     assert pooled.shape == (5, 4, 5) and np.allclose(pooled.sum(0), 4)
 
 
@@ -170,7 +171,7 @@ def test_orientations_are_normals_as_higra_reads_them(degrees):
     t = np.deg2rad(degrees)
     side = ((xx - w / 2) * np.cos(t) + (yy - h / 2) * np.sin(t)) > 0
     image = np.where(side[..., None], COLOURS[0], COLOURS[2])
-    strength, orientation = hier.boundary_strength(hier.oriented_cues(image,
+    strength, orientation = cues.boundary_strength(cues.oriented_cues(image,
                                                                       PostprocessConfig()))
     graph, weights, orientations = hier.grid_edges(strength, orientation, side.astype(int))
     assert np.median(orientations[weights > 0]) == pytest.approx(t)
@@ -306,7 +307,7 @@ def test_boundaries_that_enclose_nothing_leave_one_region():
 
 def test_oriented_watershed_weights_are_arc_means_on_boundaries_only():
     image, truth = three_regions(h=30, w=45)
-    strength, orientation = hier.boundary_strength(hier.oriented_cues(image,
+    strength, orientation = cues.boundary_strength(cues.oriented_cues(image,
                                                                       PostprocessConfig()))
     graph, weights, orientations = hier.grid_edges(strength, orientation, truth)
     arcs = hier.oriented_watershed_weights(graph, truth.shape, weights, orientations)
@@ -324,7 +325,7 @@ def test_pyramid_levels_line_up_with_the_pixels():
     # borders, only if each cell's value lands at the centre of the four pixels it pooled.
     yy, xx = np.mgrid[:12, :17]
     ramp = (0.3 * xx + 0.7 * yy)[None].astype(np.float32)
-    back = hier.upsample2(hier.pool2(ramp) / 4, ramp.shape[1:])
+    back = cues.upsample2(cues.pool2(ramp) / 4, ramp.shape[1:])
     assert back.shape == ramp.shape
     np.testing.assert_allclose(back[0, 1:-2, 1:-2], ramp[0, 1:-2, 1:-2], atol=1e-5)
 
@@ -366,10 +367,10 @@ def test_the_wnet_cue_sees_class_boundaries_the_image_does_not_show():
     image = np.full((32, 120, 3), 0.5)  # no image cue anywhere
     probabilities = np.zeros((32, 120, 2), np.float32)
     probabilities[:, :60, 0] = probabilities[:, 60:, 1] = 1.0
-    plain = hier.oriented_cues(image, PostprocessConfig(), probabilities)  # weight 0: ignored
+    plain = cues.oriented_cues(image, PostprocessConfig(), probabilities)  # weight 0: ignored
     assert np.abs(plain).max() < 1e-6
-    cue = hier.oriented_cues(image, PostprocessConfig(wnet_cue_weight=1.0), probabilities)
-    strength, orientation = hier.boundary_strength(cue)
+    cue = cues.oriented_cues(image, PostprocessConfig(wnet_cue_weight=1.0), probabilities)
+    strength, orientation = cues.boundary_strength(cue)
     # Strongest at the class boundary; nothing beyond the largest radius (24 px, level 3).
     assert set(strength.argmax(1)) <= {59, 60} and strength[:, 59:61].min() > 0.1
     assert strength[:, :20].max() < 1e-6

@@ -25,7 +25,8 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
     from wnet_tf import bsds
     from wnet_tf.images import read_image
     from wnet_tf.postprocess.crf import dense_crf
-    from wnet_tf.postprocess.hierarchy import strength_of, ucm_from_strength
+    from wnet_tf.postprocess.cues import strength_of
+    from wnet_tf.postprocess.hierarchy import ucm_from_strength
 
     image = read_image(image_path)
     ground_truth = bsds.load_ground_truth(gt_path)

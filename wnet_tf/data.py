@@ -175,6 +175,30 @@ def input_files(config: DataConfig, split: str) -> list[str]:
     return files
 
 
+def how_to_make(where: str) -> str:
+    """The make-records command that writes the manifest `where` names, for an error message."""
+    name, out = Path(where).name, Path(where).parent
+    if name.startswith("voc-"):
+        return f"wnet-tf make-records VOCdevkit/VOC2012 -o {out}"
+    if name.startswith("bsds-"):
+        split = name[len("bsds-"):].split(".")[0]
+        return f"wnet-tf make-records BSDS500_ROOT --source bsds --split {split} -o {out}"
+    return f"wnet-tf make-records IMAGES_DIR -o {out}"
+
+
+def check_inputs(config: DataConfig) -> None:
+    """Raises FileNotFoundError or ValueError, in one line that says what is missing and how to
+    make it, unless every split the config reads (train; val when set) has its files."""
+    for split in ("train", "val") if config.val else ("train",):
+        try:
+            input_files(config, split)
+        except (FileNotFoundError, ValueError) as err:
+            where = getattr(config, split)
+            hint = (f"; make it with: {how_to_make(where)}"
+                    if config.source == "tfrecord" and where.endswith(".json") else "")
+            raise type(err)(f"data.{split}: {err}{hint}") from None
+
+
 # ---------------------------------------------------------------------------------------------
 # The pipeline.
 

@@ -378,7 +378,7 @@ def command(root, output, source, split, image_set, prefix, shard_size, workers,
         manifest = convert(found, output, prefix=prefix, shard_size=shard_size, workers=workers,
                            overwrite=overwrite, progress=True)
     except (OSError, ValueError) as err:  # a wrong root, split or existing output: no traceback
-        raise click.ClickException(str(err)) from None
+        raise click.UsageError(str(err)) from None
     click.echo(summary(manifest))
     click.echo(f"manifest: {manifest_path(output, prefix or f'{found.kind}-{found.split}')}")
 

@@ -1,22 +1,7 @@
-"""Algorithm 2, steps 2-4: boundary strength on the CRF's boundaries, then contour2ucm.
+"""Algorithm 2, steps 3-4: contour2ucm on the CRF's boundaries, weighted by the boundary
+strength of wnet_tf.postprocess.cues, into a BSDS ucm2 hierarchy.
 
-Boundary strength is gPb's local part, "mPb" (Arbelaez et al. 2011, section 3.1): at every pixel
-and orientation, the chi-square distance between the histograms of the two halves of a disc split
-by a diameter, for brightness (Lab L), colour (Lab a and b) and texture (per-image textons), at
-three radii each; the cues are averaged with `cue_weights` and the orientation with the largest
-response gives the pixel's strength and orientation.
-
-How it is computed quickly: the histograms are soft-binned indicator images (B, H, W); a half-disc
-is convex, so its sum is a few row (or column) runs, each two look-ups in a cumulative sum; larger
-radii are the same radius on a 2x2-sum-pooled histogram pyramid, upsampled back.
-
-Left out, on purpose: the spectral term sPb (eigenvectors of a 150,000-node affinity matrix cost
-far more than the 2 s per image this step may take), gPb's learned cue weights (equal weights
-here), its Gaussian smoothing of histograms (soft binning instead), its non-maximum suppression
-(the watershed localises boundaries) and its sigmoid calibration (values stay chi-square
-distances in [0, 1]). Textons are clustered per image, not from a universal dictionary.
-
-The hierarchy (steps 3-4): edge weights on the 4-adjacency pixel graph, zero except across the
+Edge weights on the 4-adjacency pixel graph, zero except across the
 CRF's argmax boundaries; higra's `mean_pb_hierarchy` does the watershed (its regions are then the
 CRF's connected regions) and the greedy merging by mean boundary strength; the saliency of that
 hierarchy in the Khalimsky grid is `ucm2` in the BSDS layout: (2H+1) x (2W+1), pixels at odd
@@ -31,241 +16,13 @@ partitions, and merged the same way.
 
 from __future__ import annotations
 
-import warnings
-from functools import lru_cache
-
 import higra as hg
 import numpy as np
-from scipy import ndimage
-from scipy.cluster.vq import kmeans2, vq
-from skimage.color import rgb2lab
 from skimage.measure import label as connected_components
 
 from wnet_tf.config import PostprocessConfig
+from wnet_tf.postprocess.cues import strength_of
 
-CUES = ("brightness", "colour_a", "colour_b", "texture")
-# Lab ranges of the sRGB gamut: each channel is binned over its whole range.
-_LAB_RANGES = ((0.0, 100.0), (-86.2, 98.3), (-107.9, 94.5))
-_EPS = 1e-10
-
-
-# -- histograms --------------------------------------------------------------------------------
-
-def soft_bins(channel: np.ndarray, bins: int) -> np.ndarray:
-    """(bins, H, W) float32: each pixel of `channel` (values in [0, 1]) split linearly between its
-    two nearest bin centres, so that histograms change smoothly with the values."""
-    x = np.clip(channel, 0.0, 1.0) * (bins - 1)
-    low = np.minimum(np.floor(x).astype(np.int64), bins - 2)
-    frac = (x - low).astype(np.float32)
-    out = np.zeros((bins, *channel.shape), np.float32)
-    rows, cols = np.indices(channel.shape)
-    out[low, rows, cols] = 1.0 - frac
-    out[low + 1, rows, cols] += frac
-    return out
-
-
-def lab01(image: np.ndarray) -> np.ndarray:
-    """(3, H, W) Lab of an RGB image in [0, 1], each channel scaled to [0, 1] over its gamut."""
-    lab = rgb2lab(np.clip(image[..., :3], 0.0, 1.0))
-    return np.stack([(lab[..., i] - lo) / (hi - lo) for i, (lo, hi) in enumerate(_LAB_RANGES)])
-
-
-def textons(gray: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """(H, W) texton index of every pixel: k-means (fitted on a subsample) of the responses of a
-    Gaussian-derivative filter bank (first and second derivatives at two scales), contrast
-    normalised as in Malik et al. 2001 so that texture, not its contrast, is clustered."""
-    orders = ((0, 1), (1, 0), (0, 2), (1, 1), (2, 0))
-    features = np.stack([ndimage.gaussian_filter(gray, sigma, order=order)
-                         for sigma in (1.0, 2.0) for order in orders], -1).reshape(-1, 10)
-    norm = np.linalg.norm(features, axis=1, keepdims=True) + _EPS
-    features *= np.log1p(norm / 0.03) / norm
-    rng = np.random.default_rng(seed)
-    sample = features[rng.choice(len(features), min(len(features), 10000), replace=False)]
-    with warnings.catch_warnings():
-        # A flat image has fewer textures than textons: empty clusters are expected then.
-        warnings.simplefilter("ignore")
-        centroids, _ = kmeans2(sample, n, iter=10, minit="++", seed=rng)
-    return vq(features, centroids, check_finite=False)[0].reshape(gray.shape)
-
-
-def cue_histograms(image: np.ndarray, config: PostprocessConfig) -> dict[str, np.ndarray]:
-    """Per cue, the (B, H, W) indicator images whose half-disc sums are the histograms."""
-    lab = lab01(image)
-    texture = textons(lab[0], config.textons, config.seed)
-    return {
-        "brightness": soft_bins(lab[0], config.histogram_bins),
-        "colour_a": soft_bins(lab[1], config.histogram_bins),
-        "colour_b": soft_bins(lab[2], config.histogram_bins),
-        "texture": (texture == np.arange(config.textons)[:, None, None]).astype(np.float32),
-    }
-
-
-def pool2(stack: np.ndarray) -> np.ndarray:
-    """2x2 sum pooling of (B, H, W): the next pyramid level's counts. Odd sizes repeat the last
-    row or column, so that every cell holds the same number of pixels (4 per level)."""
-    b, h, w = stack.shape
-    stack = np.pad(stack, ((0, 0), (0, h % 2), (0, w % 2)), mode="edge")
-    return stack[:, ::2, ::2] + stack[:, 1::2, ::2] + stack[:, ::2, 1::2] + stack[:, 1::2, 1::2]
-
-
-def upsample2(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(n, h, w) -> (n, *shape) at twice the resolution, linear between the centres of the 2x2
-    cells (so that each coarse cell lands on the four pixels it pooled), cropped to `shape`."""
-    for axis in (1, 2):
-        ext = np.concatenate([x.take([0], axis), x, x.take([-1], axis)], axis)
-        n = x.shape[axis]
-        lo, mid, hi = (ext.take(range(i, i + n), axis) for i in range(3))
-        x = np.stack([0.25 * lo + 0.75 * mid, 0.75 * mid + 0.25 * hi], axis + 1)
-        x = x.reshape(*x.shape[:axis], 2 * n, *x.shape[axis + 2:])
-    return x[:, :shape[0], :shape[1]]
-
-
-# -- oriented half-disc gradients ----------------------------------------------------------------
-
-@lru_cache(maxsize=16)
-def half_discs(radius: int, orientations: int) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """The disc of `radius` and, per orientation phi_k = k pi / n, the half of it on the positive
-    side of the diameter whose normal is (cos phi, sin phi) in (column, row) coordinates. Pixels on
-    the diameter go to the half they face along it, so that the two halves are point reflections
-    of each other and, with the centre, tile the disc."""
-    d = np.arange(-radius, radius + 1)
-    dy, dx = np.meshgrid(d, d, indexing="ij")
-    disc = dx**2 + dy**2 <= (radius + 0.5) ** 2
-    halves = []
-    for k in range(orientations):
-        phi = np.pi * k / orientations
-        across = dx * np.cos(phi) + dy * np.sin(phi)
-        along = dy * np.cos(phi) - dx * np.sin(phi)
-        on_line = np.abs(across) < 1e-9
-        halves.append(disc & ((across > 0) & ~on_line | on_line & (along > 0)))
-    return disc, tuple(halves)
-
-
-def _runs(mask: np.ndarray) -> tuple[int, list[tuple[int, int, int]]]:
-    """`mask` as runs (offset, first, last) along axis 1 (rows) or 0 (columns), whichever needs
-    fewer; offsets are relative to the centre."""
-    r = mask.shape[0] // 2
-    best = None
-    for axis, m in ((1, mask), (0, mask.T)):
-        runs = []
-        for i, line in enumerate(m):
-            idx = np.flatnonzero(line)
-            for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
-                if run.size:
-                    runs.append((i - r, run[0] - r, run[-1] - r))
-        if best is None or len(runs) < len(best[1]):
-            best = (axis, runs)
-    return best
-
-
-def _mask_sum(cums: dict, mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Sum of the stack over `mask` centred on every pixel, from its cumulative sums `cums[axis]`
-    (zero-padded by the radius, with a leading zero along the summed axis)."""
-    r = mask.shape[0] // 2
-    h, w = shape
-    axis, runs = _runs(mask)
-    c = cums[axis]
-    out = np.zeros((c.shape[0], h, w), np.float32)
-    for offset, first, last in runs:
-        if axis == 1:  # a run along a row: columns first..last of row `offset`
-            rows = slice(r + offset, r + offset + h)
-            out += c[:, rows, r + last + 1:r + last + 1 + w]
-            out -= c[:, rows, r + first:r + first + w]
-        else:
-            cols = slice(r + offset, r + offset + w)
-            out += c[:, r + last + 1:r + last + 1 + h, cols]
-            out -= c[:, r + first:r + first + h, cols]
-    return out
-
-
-def chi_square(left: np.ndarray, right: np.ndarray, total: float) -> np.ndarray:
-    """0.5 sum_b (l - r)^2 / (l + r) -> (H, W) in [0, 1], between the histograms (B, H, W) of
-    counts `left` and `right`, each of which sums to `total`."""
-    scale = np.float32(1.0 / total)
-    left = left * scale
-    right = right * scale
-    diff = left - right
-    diff *= diff
-    left += right
-    left += _EPS
-    diff /= left
-    return 0.5 * diff.sum(0)
-
-
-def oriented_gradients(stacks: list[np.ndarray], radius: int,
-                       orientations: int) -> list[np.ndarray]:
-    """For each (B, H, W) stack of histogram counts (every position holding the same count), the
-    (orientations, H, W) chi-square distances between its two half-disc histograms of `radius` at
-    every pixel and orientation. The image is mirrored at its borders, as gPb does, so that every
-    half-disc is full. The stacks share one pass of cumulative sums and half-disc look-ups."""
-    stack = np.concatenate(stacks) if len(stacks) > 1 else stacks[0]
-    h, w = stack.shape[1:]
-    padded = np.pad(stack, ((0, 0), (radius, radius), (radius, radius)), mode="symmetric")
-    cums = {1: np.pad(np.cumsum(padded, 2, dtype=np.float32), ((0, 0), (0, 0), (1, 0))),
-            0: np.pad(np.cumsum(padded, 1, dtype=np.float32), ((0, 0), (1, 0), (0, 0)))}
-    disc, halves = half_discs(radius, orientations)
-    # The two halves and the centre tile the disc: one half is the rest.
-    rest = _mask_sum(cums, disc, (h, w)) - stack
-    out = [np.empty((orientations, h, w), np.float32) for _ in stacks]
-    bounds = np.cumsum([0, *(len(s) for s in stacks)])
-    for k, half in enumerate(halves):
-        left = _mask_sum(cums, half, (h, w))
-        right = rest - left
-        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            per_position = float(stacks[i][:, 0, 0].sum())
-            out[i][k] = chi_square(left[a:b], right[a:b], per_position * half.sum())
-    return out
-
-
-def oriented_cues(image: np.ndarray, config: PostprocessConfig,
-                  probabilities: np.ndarray | None = None) -> np.ndarray:
-    """(orientations, H, W) float32 in [0, 1]: the weighted mean over cues (each averaged over
-    its scales) of the oriented half-disc gradients, i.e. mPb(x, theta) without learned weights.
-    Level l of the pyramid is 2**l-pixel cells; each level's responses are added to the
-    upsampled sum of the coarser ones, coarsest first.
-
-    With `probabilities` (H, W, K) and `config.wnet_cue_weight` > 0, the W-Net is one more cue:
-    its class probabilities are a soft histogram at every pixel (they sum to 1), so the same
-    half-disc chi-square measures how much the class distribution changes across a diameter, at
-    the texture cue's scales."""
-    levels = dict(zip(CUES, (config.brightness_levels, config.colour_levels,
-                             config.colour_levels, config.texture_levels), strict=True))
-    weights = dict(zip(CUES, config.cue_weights, strict=True))
-    stacks = cue_histograms(image, config)
-    if probabilities is not None and config.wnet_cue_weight > 0:
-        levels["wnet"], weights["wnet"] = config.texture_levels, config.wnet_cue_weight
-        stacks["wnet"] = np.ascontiguousarray(np.moveaxis(probabilities, -1, 0), np.float32)
-    used = [c for c in weights if weights[c] > 0]
-    shape = image.shape[:2]
-    top = max(max(levels[c]) for c in used)
-    pyramid = []  # (shape, weighted responses or None), finest first
-    for level in range(top + 1):
-        here = [c for c in used if level in levels[c]]
-        mixed = None
-        if here:
-            grads = oriented_gradients([stacks[c] for c in here], config.cue_radius,
-                                       config.orientations)
-            mixed = sum(g * (weights[c] / len(levels[c]) / sum(weights.values()))
-                        for c, g in zip(here, grads, strict=True))
-        pyramid.append((shape, mixed))
-        if level < top:
-            stacks = {c: pool2(stacks[c]) for c in used if max(levels[c]) > level}
-            shape = next(iter(stacks.values())).shape[1:]
-    total = None
-    for shape, mixed in reversed(pyramid):
-        total = mixed if total is None else upsample2(total, shape) + (
-            0.0 if mixed is None else mixed)
-    return total.astype(np.float32)
-
-
-def boundary_strength(oriented: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) strength (the largest oriented response) and (H, W) orientation in radians of the
-    boundary normal, in (column, row) coordinates, as higra's oriented watershed reads it."""
-    k = oriented.argmax(0)
-    return np.take_along_axis(oriented, k[None], 0)[0], k * (np.pi / len(oriented))
-
-
-# -- hierarchy -----------------------------------------------------------------------------------
 
 def grid_edges(strength: np.ndarray, orientation: np.ndarray, labels: np.ndarray | None = None,
                off_boundary: float = 0.0):
@@ -341,13 +98,6 @@ def ucm_from_labels(image: np.ndarray, labels: np.ndarray, config: PostprocessCo
     orientation step: gPb's arcs are already oriented, and must not be re-weighted by
     orientations measured on other arcs. `probabilities`: the W-Net cue (`oriented_cues`)."""
     return ucm_from_strength(strength_of(image, config, probabilities), labels, config, gpb_ucm2)
-
-
-def strength_of(image: np.ndarray, config: PostprocessConfig,
-                probabilities: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(strength, orientation) of every pixel from the cues (`oriented_cues`): the part of
-    `ucm_from_labels` that does not depend on the labels."""
-    return boundary_strength(oriented_cues(image, config, probabilities))
 
 
 def ucm_from_strength(strength_orientation: tuple[np.ndarray, np.ndarray], labels: np.ndarray,
