@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy import io as sio
 
+from wnet_tf.bsds import boundary
 from wnet_tf.bsds.partitions import (
     BSDSError,
     as_label_map,
@@ -24,6 +25,9 @@ from wnet_tf.bsds.partitions import (
     ucm_thresholds,
 )
 from wnet_tf.bsds.region import Benchmark, score_image, summarize
+
+# Inputs: ucm2 hierarchies, lists of segmentations, soft boundary maps (boundary benchmark only).
+KINDS = ("ucm", "segs", "pb")
 
 # Segmentation files read by `load_segmentations`.
 SEGMENTATION_SUFFIXES = (".mat", ".npy", ".png")
@@ -51,15 +55,16 @@ def _cells(value, path, name):
     return list(value.ravel(order="F"))
 
 
-def load_ground_truth(path):
-    """The `groundTruth` cell of a BSDS .mat file: one (H, W) int64 label map per annotator."""
+def load_ground_truth(path, field="Segmentation"):
+    """The `groundTruth` cell of a BSDS .mat file: one (H, W) int64 map per annotator, its label
+    map (`field` "Segmentation") or its boundary map ("Boundaries")."""
     maps = []
     for k, annotator in enumerate(_cells(_load_variable(path, "groundTruth"), path, "groundTruth")):
         try:
-            segmentation = annotator["Segmentation"].item()
+            value = annotator[field].item()
         except (IndexError, KeyError, TypeError, ValueError):
-            raise BSDSError(f"{path}: annotator {k + 1} has no 'Segmentation'") from None
-        maps.append(as_label_map(segmentation, f"{path}: annotator {k + 1}"))
+            raise BSDSError(f"{path}: annotator {k + 1} has no '{field}'") from None
+        maps.append(as_label_map(value, f"{path}: annotator {k + 1} '{field}'"))
     if len({m.shape for m in maps}) > 1:
         raise BSDSError(f"{path}: annotators disagree on the image size")
     return maps
@@ -71,6 +76,22 @@ def load_hierarchy(path):
     if ucm2.ndim != 2 or ucm2.dtype.kind not in "biuf":
         raise BSDSError(f"{path}: 'ucm2' is not a 2-D numeric array")
     return ucm2.astype(np.float64)
+
+
+def load_boundary_map(path):
+    """A soft boundary map image (8-bit: 0..255, as the benchmark divides by 255), as float64."""
+    from skimage import io as skio
+
+    try:
+        array = skio.imread(path)
+    except (OSError, ValueError) as err:
+        raise BSDSError(f"{path}: unreadable image ({err})") from None
+    if array.ndim != 2 or array.dtype != np.uint8:
+        raise BSDSError(
+            f"{path}: a boundary map must be a single-channel 8-bit image, not {array.dtype} "
+            f"of shape {array.shape}"
+        )
+    return array / 255
 
 
 def load_segmentations(paths):
@@ -109,7 +130,7 @@ class ImageInput:
 
     name: str
     ground_truth: Path
-    kind: str  # "ucm" or "segs"
+    kind: str  # "ucm", "segs" or "pb" (soft boundary maps)
     files: tuple
 
 
@@ -159,52 +180,91 @@ def match_inputs(gt_dir, input_dir, kind):
     Returns:
         (items sorted by name, ids with input but no ground truth, ids with ground truth only).
     """
-    if kind not in ("ucm", "segs"):
-        raise ValueError(f"kind must be 'ucm' or 'segs', not {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     gt_files = {p.stem: p for p in sorted(Path(gt_dir).glob("*.mat"))}
     if kind == "ucm":
         inputs = {p.stem: (p,) for p in sorted(Path(input_dir).glob("*.mat"))}
+    elif kind == "pb":
+        inputs = {p.stem: (p,) for p in sorted(Path(input_dir).glob("*.png"))}
     else:
         inputs = _segmentation_files(input_dir, gt_files.keys())
     items = [ImageInput(n, gt_files[n], kind, inputs[n]) for n in sorted(gt_files.keys() & inputs)]
     return items, sorted(inputs.keys() - gt_files.keys()), sorted(gt_files.keys() - inputs.keys())
 
 
-def evaluate_image(item, nthresh=99):
+@dataclass(frozen=True)
+class ImageResult:
+    """One image's figures: region (`ImageScores`) and boundary (`BoundaryScores`), or None for
+    a benchmark not asked for."""
+
+    region: object
+    boundary: object
+
+
+def evaluate_image(item, nthresh=99, region=True, boundaries=False):
     """Loads, checks and scores one image; BSDSError names the offending file."""
     ground_truth = load_ground_truth(item.ground_truth)
     shape = ground_truth[0].shape
-    if item.kind == "ucm":
+    region_scores = boundary_scores = None
+    region = region and item.kind != "pb"
+    files = ", ".join(map(str, item.files))
+    if item.kind in ("ucm", "pb"):
         (path,) = item.files
-        ucm2 = load_hierarchy(path)
         thresholds = ucm_thresholds(nthresh)
-        try:
-            check_hierarchy(ucm2, shape, thresholds[0])
-        except BSDSError as err:
-            raise BSDSError(f"{path}: {err}") from None
-        partitions = cut_hierarchy(ucm2, thresholds)
+        if item.kind == "ucm":
+            ucm2 = load_hierarchy(path)
+            try:
+                check_hierarchy(ucm2, shape, thresholds[0])
+            except BSDSError as err:
+                raise BSDSError(f"{path}: {err}") from None
+            if region:
+                region_scores = score_image(
+                    ground_truth, cut_hierarchy(ucm2, thresholds), item.name
+                )
+            soft = boundary.hierarchy_boundaries(ucm2)
+        else:
+            soft = load_boundary_map(path)
+            if soft.shape != shape:
+                raise BSDSError(
+                    f"{path}: boundary map is {soft.shape[0]}x{soft.shape[1]}, its ground truth "
+                    f"{item.ground_truth} is {shape[0]}x{shape[1]}"
+                )
+        machine_maps = (soft >= t for t in thresholds) if boundaries else None
     else:
         segmentations = load_segmentations(item.files)
         if not segmentations:
-            raise BSDSError(f"{', '.join(map(str, item.files))}: no segmentation")
+            raise BSDSError(f"{files}: no segmentation")
         for k, seg in enumerate(segmentations):
             if seg.shape != shape:
                 raise BSDSError(
-                    f"{', '.join(map(str, item.files))}: segmentation {k + 1} is "
-                    f"{seg.shape[0]}x{seg.shape[1]}, its ground truth {item.ground_truth} is "
-                    f"{shape[0]}x{shape[1]}"
+                    f"{files}: segmentation {k + 1} is {seg.shape[0]}x{seg.shape[1]}, its ground "
+                    f"truth {item.ground_truth} is {shape[0]}x{shape[1]}"
                 )
-        partitions = stack_segmentations(segmentations)
-    return score_image(ground_truth, partitions, item.name)
+        if region:
+            region_scores = score_image(ground_truth, stack_segmentations(segmentations), item.name)
+        machine_maps = map(boundary.segmentation_boundaries, segmentations)
+    if boundaries:
+        human = load_ground_truth(item.ground_truth, "Boundaries")
+        thinned = boundary.thin_all(machine_maps)
+        boundary_scores = boundary.score_boundaries(thinned, human, item.name)
+    return ImageResult(region_scores, boundary_scores)
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A scored dataset and the images left out for want of a partner file."""
+    """A scored dataset and the images left out for want of a partner file.
+
+    Attributes:
+        benchmark: the region figures (`Benchmark`), None for boundary maps.
+        without_ground_truth, without_input: image ids.
+        boundary: the boundary figures (`BoundaryBenchmark`) when asked for, else None.
+    """
 
     benchmark: Benchmark
     without_ground_truth: list
     without_input: list
+    boundary: object = None
 
 
 def _listing(names, limit=5):
@@ -217,13 +277,23 @@ def default_jobs():
 
 
 def evaluate_dataset(
-    gt_dir, input_dir, kind, nthresh=99, jobs=1, allow_missing=False, progress=False
+    gt_dir,
+    input_dir,
+    kind,
+    nthresh=99,
+    jobs=1,
+    allow_missing=False,
+    progress=False,
+    boundaries=False,
 ):
-    """Scores every image of `input_dir` (kind "ucm": ucm2 .mat files; "segs": segmentation lists)
-    against `gt_dir`, in `jobs` processes, and aggregates as the benchmark does.
+    """Scores every image of `input_dir` (kind "ucm": ucm2 .mat files; "segs": segmentation lists;
+    "pb": soft boundary map PNGs) against `gt_dir`, in `jobs` processes, and aggregates as the
+    benchmark does: the region benchmark (not for "pb"), and the boundary benchmark if
+    `boundaries` (always for "pb").
 
     Every image must have both files unless `allow_missing`, which scores those that do.
     """
+    boundaries = boundaries or kind == "pb"
     items, without_gt, without_input = match_inputs(gt_dir, input_dir, kind)
     if (without_gt or without_input) and not allow_missing:
         problems = []
@@ -243,21 +313,26 @@ def evaluate_dataset(
         )
     if not items:
         raise BSDSError(f"no image has both ground truth in {gt_dir} and input in {input_dir}")
-    work = partial(evaluate_image, nthresh=nthresh)
-    scores = _run(work, items, jobs, progress)
-    if kind == "ucm":
+    work = partial(evaluate_image, nthresh=nthresh, boundaries=boundaries)
+    results = _run(work, items, jobs, progress)
+    if kind in ("ucm", "pb"):
         thresholds = ucm_thresholds(nthresh)
     else:
         by_count = {}
-        for scores_of_image in scores:
-            by_count.setdefault(len(scores_of_image.ri), []).append(scores_of_image.name)
+        for item, result in zip(items, results, strict=True):
+            count = len((result.region or result.boundary).cnt_r)
+            by_count.setdefault(count, []).append(item.name)
         if len(by_count) > 1:
             raise BSDSError(
                 "every image needs the same number of segmentations, but "
                 + "; ".join(f"{len(n)} have {c} ({_listing(n)})" for c, n in by_count.items())
             )
-        thresholds = np.arange(1, len(scores[0].ri) + 1)
-    return Evaluation(summarize(scores, thresholds), without_gt, without_input)
+        thresholds = np.arange(1, next(iter(by_count)) + 1)
+    region = None if kind == "pb" else summarize([r.region for r in results], thresholds)
+    bdry = None
+    if boundaries:
+        bdry = boundary.summarize_boundaries([r.boundary for r in results], thresholds)
+    return Evaluation(region, without_gt, without_input, bdry)
 
 
 def _run(work, items, jobs, progress):
