@@ -113,3 +113,32 @@ def test_bench_mini(bench_mini, case):
         if name == "eval_bdry_thr.txt":
             assert np.array_equal(ours[:, 0], expected[:, 0])
         np.testing.assert_allclose(ours, expected, rtol=0, atol=SPREAD, err_msg=name)
+
+
+@needs_matching
+def test_command_writes_boundary_files_for_several_methods(tmp_path):
+    import json
+
+    import scipy.io as sio
+    from click.testing import CliRunner
+    from test_bsds import LEFT_RIGHT, TOP_BOTTOM, ucm2_of, write_ground_truth
+
+    from wnet_tf.evaluate import command
+
+    for folder in ("gt", "ours", "theirs"):
+        (tmp_path / folder).mkdir()
+    for name in ("a", "b"):
+        write_ground_truth(tmp_path / "gt" / f"{name}.mat", LEFT_RIGHT, TOP_BOTTOM)
+        sio.savemat(tmp_path / "ours" / f"{name}.mat", {"ucm2": ucm2_of(LEFT_RIGHT)})
+        sio.savemat(tmp_path / "theirs" / f"{name}.mat", {"ucm2": ucm2_of(TOP_BOTTOM)})
+    out = tmp_path / "out"
+    args = ["--gt", str(tmp_path / "gt"), "--ucm", str(tmp_path / "ours")]
+    args += ["--ucm", str(tmp_path / "theirs"), "--boundaries", "--nthresh", "3", "--out", str(out)]
+    result = CliRunner().invoke(command, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "pr_curve.png").stat().st_size > 0
+    for name in ("ours", "theirs"):
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert list(summary["boundary"]) == ["ODS", "OIS", "AP"]
+        assert list(summary["boundary"]["ODS"]) == ["threshold", "recall", "precision", "F"]
+        assert (out / name / "eval_bdry_thr.txt").read_text().count("\n") == 3
