@@ -16,7 +16,14 @@ from pathlib import Path
 
 from harness import main
 
-CONFIGS = [{"jobs": 1}, {"jobs": 2}, {"jobs": 1, "stages": True}]
+CONFIGS = [
+    {"jobs": 1},
+    {"jobs": 2},
+    {"jobs": 1, "stages": True},
+    # The boundary benchmark on the same input (region + boundary), against the rows above.
+    {"jobs": 1, "boundaries": True},
+    {"jobs": 2, "boundaries": True},
+]
 
 
 def _folders():
@@ -24,12 +31,13 @@ def _folders():
     return root / "groundTruth" / "test", root / "gpb_owt_ucm" / "test"
 
 
-def _whole_set(jobs):
+def _whole_set(jobs, boundaries=False):
     from wnet_tf import bsds
 
     gt_dir, ucm_dir = _folders()
     start, cpu = time.perf_counter(), os.times()
-    summary = bsds.evaluate_dataset(gt_dir, ucm_dir, "ucm", 99, jobs=jobs).benchmark.summary
+    result = bsds.evaluate_dataset(gt_dir, ucm_dir, "ucm", 99, jobs=jobs, boundaries=boundaries)
+    summary = result.benchmark.summary
     seconds, used = time.perf_counter() - start, os.times()
     n = summary["images"]
     cpu_seconds = sum(used[:4]) - sum(cpu[:4])  # user + system, this process and its workers
@@ -43,6 +51,7 @@ def _whole_set(jobs):
         "SC": summary["SC"],
         "PRI": summary["PRI"],
         "VI": summary["VI"],
+        "boundary": result.boundary.summary if boundaries else None,
     }
 
 
@@ -68,13 +77,17 @@ def _stages():
 
 
 def measure(config):
-    record = _stages() if config.get("stages") else _whole_set(config["jobs"])
+    if config.get("stages"):
+        record = _stages()
+    else:
+        record = _whole_set(config["jobs"], config.get("boundaries", False))
     return {**config, "nthresh": 99, **record}
 
 
 if __name__ == "__main__":
     if "--one" not in sys.argv and not os.environ.get("WNET_BSDS_ROOT"):
         sys.exit("set WNET_BSDS_ROOT to the bsds500 folder")
-    columns = ["jobs", "stages", "images", "nthresh", "seconds", "ms_per_image", "cpu_seconds"]
+    columns = ["jobs", "stages", "boundaries", "images", "nthresh", "seconds", "ms_per_image"]
+    columns += ["cpu_seconds"]
     columns += ["read_ms", "cut_ms", "score_ms", "peak_rss_gb", "worker_peak_rss_gb"]
     main(measure, CONFIGS, columns, __doc__)
