@@ -2,15 +2,15 @@
 
 import numpy as np
 import pytest
+from support import tiny
 
 from wnet_tf import inference, pretrained
-from wnet_tf.config import ModelConfig
 from wnet_tf.model import build_wnet
 
 
-def tiny(padding):
-    """A depth-2 W-Net (grid 4): its receptive field reaches 22 pixels from a pixel."""
-    config = ModelConfig(k=4, base_filters=4, depth=2, dropout_rate=0.0, padding=padding)
+def tiny_model(padding):
+    """A depth-2 W-Net (grid 4): tiles with 24 pixels of context see all it uses."""
+    config = tiny(padding=padding)
     encoder, decoder = build_wnet(config)
     return pretrained.Segmenter(encoder, decoder, {
         "model": {"depth": 2, "padding": padding},
@@ -19,7 +19,7 @@ def tiny(padding):
 
 @pytest.mark.parametrize("padding", ["zeros", "symmetric", "circular"])
 def test_tiles_wider_than_the_receptive_field_give_the_whole_image(padding):
-    model = tiny(padding)
+    model = tiny_model(padding)
     image = np.random.default_rng(0).random((70, 101, 3), dtype=np.float32)  # not on the grid
     whole = inference.encode(model, image, tile=0)
     # Tiles of 64 with 24 pixels of context: more than the receptive field, so every kept

@@ -1,11 +1,12 @@
 import keras
 import numpy as np
 import pytest
+from support import tiny
 
 from wnet_tf.config import ModelConfig
 from wnet_tf.model import PadToMultiple, build_wnet
 
-TINY = ModelConfig(k=5, base_filters=4, depth=2, dropout_rate=0.0)
+TINY = tiny(k=5)
 
 CONVS = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose)
 
@@ -44,7 +45,7 @@ def test_paper_architecture(paper_wnet):
 
 
 def test_module_order_is_conv_relu_bn_then_dropout():
-    encoder, _ = build_wnet(ModelConfig(k=3, base_filters=4, depth=2, dropout_rate=0.35))
+    encoder, _ = build_wnet(tiny(k=3, dropout_rate=0.35))
     names = [layer.name for layer in encoder.layers if layer.name.startswith("enc_down2_")]
     assert names == ["enc_down2_conv1", "enc_down2_relu1", "enc_down2_bn1", "enc_down2_conv2",
                      "enc_down2_relu2", "enc_down2_bn2", "enc_down2_dropout"]

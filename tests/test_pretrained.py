@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
+from support import tiny
 
 from wnet_tf import pretrained
-from wnet_tf.config import ModelConfig, config_from_dict, config_to_dict
+from wnet_tf.config import config_from_dict, config_to_dict
 from wnet_tf.export import save_serving_model
 from wnet_tf.inference import predict
 from wnet_tf.model import build_wnet
 from wnet_tf.position import adjusted_rand_index, classes_used, position_report
 from wnet_tf.pretrained import Geometry
 
-TINY = ModelConfig(k=4, base_filters=4, depth=2, dropout_rate=0.0, padding="circular")
+TINY = tiny(padding="circular")
 
 
 def tiny_config(preprocess="random_crop", image_size=16):
@@ -80,8 +81,7 @@ def test_probabilities_scaled_back_still_sum_to_one():
 # -- padding -------------------------------------------------------------------------------------
 
 def _encoder(padding):
-    return build_wnet(ModelConfig(k=4, base_filters=4, depth=2, dropout_rate=0.0,
-                                  padding=padding))[0]
+    return build_wnet(tiny(padding=padding))[0]
 
 
 def test_mirrored_borders_hide_the_border_from_the_contracting_path_only():
@@ -117,8 +117,7 @@ def test_circular_padding_has_no_border():
 def test_both_paddings_have_the_same_variables():
     shapes = {}
     for padding in ("zeros", "symmetric", "circular"):
-        encoder, decoder = build_wnet(ModelConfig(k=4, base_filters=4, depth=2,
-                                                  padding=padding))
+        encoder, decoder = build_wnet(tiny(padding=padding))
         shapes[padding] = [(v.path, tuple(v.shape)) for v in encoder.weights + decoder.weights]
     assert shapes["zeros"] == shapes["symmetric"] == shapes["circular"]
 

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 from PIL import Image
+from support import tiny
 
-from wnet_tf.config import ModelConfig
 from wnet_tf.export import save_serving_model
 from wnet_tf.images import overlay, palette
 from wnet_tf.inference import predict
@@ -102,7 +102,7 @@ def test_palette_and_overlay():
 
 
 def test_the_command_with_an_exported_model(tmp_path, image_folder):
-    encoder, decoder = build_wnet(ModelConfig(k=4, base_filters=4, depth=1, dropout_rate=0.0))
+    encoder, decoder = build_wnet(tiny(depth=1))
     save_serving_model(encoder, decoder, tmp_path / "model")
     inputs = [image_folder / "rgb.png", image_folder / "sub", image_folder / "broken.png"]
     result = CliRunner().invoke(command, [*map(str, inputs), "--resize", "16", "--model",

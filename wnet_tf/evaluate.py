@@ -108,7 +108,7 @@ def _evaluate(gt_dir, kind, input_dir, boundaries, nthresh, out_dir, jobs, allow
         )
         if out_dir is not None:
             bsds.write_results(out_dir, result.benchmark, result.boundary)
-    except bsds.BSDSError as err:
+    except bsds.BSDSError as err:  # a file it cannot score: bad data, exit 1 as for segment
         raise click.ClickException(str(err)) from None
     except OSError as err:
         raise click.ClickException(f"cannot write the results to {out_dir}: {err}") from None

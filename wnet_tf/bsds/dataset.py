@@ -4,7 +4,6 @@ image id, and scoring a whole folder image by image (in a process pool) before a
 Every error names the file it comes from; the arithmetic lives in `partitions` and `region`.
 """
 
-import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
@@ -25,6 +24,7 @@ from wnet_tf.bsds.partitions import (
     ucm_thresholds,
 )
 from wnet_tf.bsds.region import Benchmark, score_image, summarize
+from wnet_tf.workers import usable_cores
 
 # Inputs: ucm2 hierarchies, lists of segmentations, soft boundary maps (boundary benchmark only).
 KINDS = ("ucm", "segs", "pb")
@@ -273,7 +273,7 @@ def _listing(names, limit=5):
 
 
 def default_jobs():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return usable_cores()
 
 
 def evaluate_dataset(

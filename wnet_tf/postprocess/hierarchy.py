@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import higra as hg
 import numpy as np
-from skimage.measure import label as connected_components
 
 from wnet_tf.config import PostprocessConfig
 from wnet_tf.postprocess.cues import strength_of
@@ -125,6 +124,9 @@ def ucm_from_image(image: np.ndarray, config: PostprocessConfig) -> np.ndarray:
 
 
 def segmentation_at(ucm2: np.ndarray, threshold: float) -> np.ndarray:
-    """(H, W) labels 1..n of the cut of ucm2 at `threshold`, as the BSDS benchmark cuts it:
-    8-connected regions of `ucm2 <= threshold` on the double grid, read at the pixel cells."""
-    return connected_components(ucm2 <= threshold, connectivity=2)[1::2, 1::2]
+    """(H, W) labels 1..n of the cut of ucm2 at `threshold`, as the BSDS benchmark cuts it
+    (wnet_tf.bsds.cut_hierarchy: 8-connected regions of `ucm2 <= threshold` on the double grid,
+    read at the pixel cells)."""
+    from wnet_tf.bsds import cut_hierarchy
+
+    return cut_hierarchy(ucm2, [threshold]).segmentation(0) + 1
