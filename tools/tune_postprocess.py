@@ -11,7 +11,6 @@ Starts from the model's own config (or --config); prints one row per combination
 
 import itertools
 import json
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import click
@@ -70,13 +69,12 @@ def _grid(items):
 @click.option("--jobs", default=2, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False))
 def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_path):
-    import multiprocessing
-
     from wnet_tf import bsds
     from wnet_tf.config import config_from_dict, load_config
     from wnet_tf.images import find_images, read_image
     from wnet_tf.inference import predict
     from wnet_tf.options import open_or_fail, parse_scale
+    from wnet_tf.workers import each
 
     model = open_or_fail(model_spec)
     geometry = parse_scale(scale)
@@ -87,23 +85,15 @@ def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_
         settings = [config_from_dict(model.config or {}, c).postprocess for c in combos]
     images = find_images(root / "images" / split)
     gt_dir = root / "groundTruth" / split
+    def prepare(path):
+        probs = predict(model, read_image(path), geometry)
+        return path, probs, gt_dir / f"{path.stem}.mat", settings, nthresh
+
     results = {}
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        pending = {}
-
-        def drain(until):
-            while len(pending) > until:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    results[pending.pop(future)] = future.result()
-
-        for path in images:
-            probs = predict(model, read_image(path), geometry)
-            pending[pool.submit(score_settings, path, probs, gt_dir / f"{path.stem}.mat",
-                                settings, nthresh)] = path.stem
-            drain(2 * jobs)
-        drain(0)
+    for path, scores, err in each(score_settings, images, jobs, prepare, spawn=True):
+        if err is not None:
+            raise click.ClickException(f"{path}: {err}")
+        results[path.stem] = scores
     names = sorted(results)
     rows = []
     click.echo("| setting | SC ODS | SC OIS | PRI ODS | PRI OIS | VI ODS | VI OIS |")
