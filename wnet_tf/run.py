@@ -110,7 +110,7 @@ def build_trainer(config: Config, replicas=1):
     """The W-Net and its two optimizers (build it inside the strategy's scope). With several
     replicas, batch norm takes the statistics of the global batch."""
     encoder, decoder = build_wnet(config.model, sync_batch_norm=replicas > 1)
-    trainer = WNetTrainer(encoder, decoder, config.loss)
+    trainer = WNetTrainer(encoder, decoder, config.loss, config.optim)
     # No XLA over the whole step: it makes the convolutions ~10x slower on CPU, and the N-cut
     # already compiles itself (loss.jit).
     trainer.compile(make_optimizer(config.optim, config.train.precision),
@@ -204,7 +204,7 @@ def train(config: Config, run_dir, *, progress=True):
 
     with strategy.scope():
         trainer = build_trainer(config, replicas)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    step = trainer.step
     checkpoint = make_checkpoint(trainer, step)
     save_dir = run_dir / (CHECKPOINT_DIR if chief else
                           f".worker-{strategy.cluster_resolver.task_id}")
@@ -233,7 +233,7 @@ def train(config: Config, run_dir, *, progress=True):
                 start = time.perf_counter()
                 logs = {k: float(v) for k, v in train_function(iterator).items()}
                 busy += time.perf_counter() - start
-                n = int(step.assign_add(1))
+                n = int(step)
                 steps_since_log += 1
                 bar.update(1)
                 _raise_if_not_finite(logs, n, run_dir)
