@@ -33,11 +33,16 @@ from wnet_tf import summaries
 from wnet_tf.config import Config, ConfigError, config_to_dict, load_config, save_config
 from wnet_tf.data import make_dataset
 from wnet_tf.model import build_wnet
+from wnet_tf.rundir import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_NAME,
+    CONFIG_FILE,
+    latest_checkpoint,
+    make_checkpoint,
+)
 from wnet_tf.segment import palette
 from wnet_tf.trainer import WNetTrainer, make_optimizer
 
-CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoints"
 PANEL_IMAGES = 4  # images in each TensorBoard panel
 LOSSES = ("ncut_loss", "rec_loss")
 
@@ -132,18 +137,6 @@ def make_train_function(trainer, strategy):
     return train_function
 
 
-def make_checkpoint(trainer, step):
-    """What a checkpoint holds: everything that resuming needs except the data position."""
-    return tf.train.Checkpoint(encoder=trainer.encoder, decoder=trainer.decoder,
-                               encoder_optimizer=trainer.encoder_optimizer,
-                               wnet_optimizer=trainer.wnet_optimizer, step=step)
-
-
-def latest_checkpoint(run_dir):
-    """The path prefix of the run's latest complete checkpoint, or None."""
-    return tf.train.latest_checkpoint(str(Path(run_dir) / CHECKPOINT_DIR))
-
-
 def image_panel(trainer, images):
     """(N, H, 3W, 3) in [0, 1]: each input beside its coloured argmax segmentation and its
     reconstruction."""
@@ -210,7 +203,7 @@ def train(config: Config, run_dir, *, progress=True):
                           f".worker-{strategy.cluster_resolver.task_id}")
     manager = tf.train.CheckpointManager(checkpoint, str(save_dir),
                                          max_to_keep=train_cfg.keep_checkpoints,
-                                         checkpoint_name="ckpt")
+                                         checkpoint_name=CHECKPOINT_NAME)
     latest = latest_checkpoint(run_dir)
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()
