@@ -167,6 +167,12 @@ def _raise_if_not_finite(logs, step, run_dir):
                                  f"without saving; the last good checkpoint is {kept}")
 
 
+def _count(step):
+    """The step variable's value as an int (a Keras variable over a MirroredVariable has no
+    __int__ of its own)."""
+    return int(tf.convert_to_tensor(step.value))
+
+
 def _check_batch(config: Config, replicas):
     if config.data.batch_size % replicas:
         raise ConfigError(f"data.batch_size={config.data.batch_size}: the global batch must be "
@@ -207,7 +213,7 @@ def train(config: Config, run_dir, *, progress=True):
     latest = latest_checkpoint(run_dir)
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()
-        tqdm.write(f"resuming {run_dir} at step {int(step)} from {latest}", file=sys.stderr)
+        tqdm.write(f"resuming {run_dir} at step {_count(step)} from {latest}", file=sys.stderr)
 
     dataset = strategy.distribute_datasets_from_function(
         lambda context: make_dataset(config.data, "train", training=True, input_context=context))
@@ -217,16 +223,16 @@ def train(config: Config, run_dir, *, progress=True):
     train_function = make_train_function(trainer, strategy)
     writer = (tf.summary.create_file_writer(str(run_dir)) if chief
               else tf.summary.create_noop_writer())
-    bar = tqdm(total=train_cfg.iterations, initial=int(step), unit="step",
+    bar = tqdm(total=train_cfg.iterations, initial=_count(step), unit="step",
                disable=not (progress and chief), dynamic_ncols=True)
     logs, busy, steps_since_log = {}, 0.0, 0
     try:
         with writer.as_default():
-            while int(step) < train_cfg.iterations:
+            while _count(step) < train_cfg.iterations:
                 start = time.perf_counter()
                 logs = {k: float(v) for k, v in train_function(iterator).items()}
                 busy += time.perf_counter() - start
-                n = int(step)
+                n = _count(step)
                 steps_since_log += 1
                 bar.update(1)
                 _raise_if_not_finite(logs, n, run_dir)
