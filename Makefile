@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,crf,bdry]"
+	$(PY) -m pip install --quiet -e ".[dev,crf,bdry,jax]"
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -49,8 +49,8 @@ def measure(config):
     keras.mixed_precision.set_global_policy(config["policy"])
     b, s, k = config["batch"], config["size"], config["k"]
     encoder, decoder = build_wnet(ModelConfig(k=k))
-    trainer = WNetTrainer(encoder, decoder, LossConfig())
     optim = OptimConfig()
+    trainer = WNetTrainer(encoder, decoder, LossConfig(), optim)
     trainer.compile(make_optimizer(optim, config["policy"]),
                     make_optimizer(optim, config["policy"]))
     images = tf.constant(np.random.default_rng(0).random((b, s, s, 3), dtype=np.float32))

@@ -1,8 +1,10 @@
-"""The soft N-cut against a dense float64 reference with the full N x N weight matrix."""
+"""The soft N-cut against a dense float64 reference with the full N x N weight matrix.
 
+Backend-neutral: tests/test_backends.py runs this file again under KERAS_BACKEND=jax."""
+
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from wnet_tf.losses import reconstruction_loss, soft_ncut_loss, window_offsets
 
@@ -37,6 +39,25 @@ def random_inputs(rng, batch, height, width, k, channels=3):
     return features, probs.astype(np.float32)
 
 
+def numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def gradient(f, x):
+    """d f / d x at the array x, for a scalar function f of one tensor, on any backend."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(f)(x))
+    import tensorflow as tf
+
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    return tape.gradient(y, x).numpy()
+
+
 def test_window_has_69_neighbours_for_radius_5():
     assert len(window_offsets(5)) == 69 and (0, 0) in window_offsets(5)
     assert len(window_offsets(1)) == 1
@@ -56,21 +77,18 @@ def test_equals_dense_reference(height, width, k, radius, sigma_i, sigma_x, chan
                                     channels)
     got = soft_ncut_loss(features, probs, radius=radius, sigma_i=sigma_i, sigma_x=sigma_x,
                          jit=jit)
-    assert got.dtype == tf.float32 and got.shape == (2,)
+    assert keras.backend.standardize_dtype(got.dtype) == "float32" and got.shape == (2,)
     want = reference_ncut(features, probs, radius, sigma_i, sigma_x)
-    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(numpy(got), want, rtol=1e-6)
 
 
 @pytest.mark.parametrize("jit", [False, True])
 def test_gradient_equals_finite_differences_of_reference(jit):
     rng = np.random.default_rng(1)
     features, probs = random_inputs(rng, 2, 7, 6, 3)
-    probs_t = tf.constant(probs)
-    upstream = tf.constant([0.7, -1.3])
-    with tf.GradientTape() as tape:
-        tape.watch(probs_t)
-        loss = tf.reduce_sum(upstream * soft_ncut_loss(features, probs_t, radius=3, jit=jit))
-    grad = tape.gradient(loss, probs_t).numpy()
+    upstream = np.array([0.7, -1.3], np.float32)
+    grad = gradient(lambda p: keras.ops.sum(upstream * soft_ncut_loss(features, p, radius=3,
+                                                                       jit=jit)), probs)
     # Central differences of the float64 reference, at every entry (probs need not sum to 1:
     # the loss is a function of the free entries).
     eps = 1e-5
@@ -80,7 +98,7 @@ def test_gradient_equals_finite_differences_of_reference(jit):
         for sign in (1, -1):
             q = p64.copy()
             q[idx] += sign * eps
-            numeric[idx] += sign * np.dot(upstream.numpy(), reference_ncut(features, q, 3))
+            numeric[idx] += sign * np.dot(upstream, reference_ncut(features, q, 3))
     numeric /= 2 * eps
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6)
 
@@ -88,8 +106,8 @@ def test_gradient_equals_finite_differences_of_reference(jit):
 def test_class_permutation_leaves_loss_unchanged():
     features, probs = random_inputs(np.random.default_rng(2), 2, 12, 10, 6)
     perm = np.random.default_rng(3).permutation(6)
-    np.testing.assert_allclose(soft_ncut_loss(features, probs).numpy(),
-                               soft_ncut_loss(features, probs[..., perm]).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(numpy(soft_ncut_loss(features, probs)),
+                               numpy(soft_ncut_loss(features, probs[..., perm])), rtol=1e-6)
 
 
 @pytest.mark.parametrize("k", [2, 5, 20])
@@ -97,7 +115,7 @@ def test_uniform_softmax_gives_k_minus_1(k):
     # p_k = 1/K everywhere: A_k = sum(d) / K^2 and V_k = sum(d) / K, so J = K - K * (1/K).
     features, _ = random_inputs(np.random.default_rng(4), 1, 10, 12, k)
     probs = np.full((1, 10, 12, k), 1.0 / k, np.float32)
-    np.testing.assert_allclose(soft_ncut_loss(features, probs).numpy(), [k - 1], rtol=1e-6)
+    np.testing.assert_allclose(numpy(soft_ncut_loss(features, probs)), [k - 1], rtol=1e-6)
 
 
 def test_perfect_two_region_split_gives_zero():
@@ -109,14 +127,14 @@ def test_perfect_two_region_split_gives_zero():
     split = np.zeros((1, 8, 10, 2), np.float32)
     split[:, :, :6, 0] = 1.0
     split[:, :, 6:, 1] = 1.0
-    assert soft_ncut_loss(features, split).numpy() == pytest.approx([0.0], abs=1e-6)
+    assert numpy(soft_ncut_loss(features, split)) == pytest.approx([0.0], abs=1e-6)
     single = np.zeros_like(split)
     single[..., 0] = 1.0
-    assert soft_ncut_loss(features, single).numpy() == pytest.approx([1.0], abs=1e-6)
+    assert numpy(soft_ncut_loss(features, single)) == pytest.approx([1.0], abs=1e-6)
 
 
 def test_reconstruction_loss_is_the_squared_norm_per_image():
     images = np.zeros((2, 3, 4, 3), np.float32)
     recon = images.copy()
     recon[1, 0, 0] = [1.0, 2.0, 0.0]
-    np.testing.assert_allclose(reconstruction_loss(images, recon).numpy(), [0.0, 5.0])
+    np.testing.assert_allclose(numpy(reconstruction_loss(images, recon)), [0.0, 5.0])

@@ -67,9 +67,8 @@ def summaries(run_dir):
 def restore(config, checkpoint):
     """A trainer and step counter holding `checkpoint`."""
     trainer = build_trainer(config)
-    step = tf.Variable(0, dtype=tf.int64)
-    make_checkpoint(trainer, step).restore(checkpoint).assert_existing_objects_matched()
-    return trainer, int(step)
+    make_checkpoint(trainer, trainer.step).restore(checkpoint).assert_existing_objects_matched()
+    return trainer, int(trainer.step)
 
 
 def state(trainer):

@@ -29,7 +29,7 @@ def two_region_images(n, size=16, seed=0):
 def make_trainer(precision="float32", model=TINY, optim=OPTIM):
     keras.utils.set_random_seed(0)
     encoder, decoder = build_wnet(model)
-    trainer = WNetTrainer(encoder, decoder, LossConfig(jit=False))
+    trainer = WNetTrainer(encoder, decoder, LossConfig(jit=False), optim)
     trainer.compile(make_optimizer(optim, precision), make_optimizer(optim, precision))
     return trainer
 

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from wnet_tf.config import load_config
 from wnet_tf.model import build_wnet
-from wnet_tf.run import CONFIG_FILE, latest_checkpoint
+from wnet_tf.rundir import CONFIG_FILE, latest_checkpoint, restore_networks
 
 FLOAT_IMAGES = tf.TensorSpec((None, None, None, 3), tf.float32, name="images")
 UINT8_IMAGES = tf.TensorSpec((None, None, None, 3), tf.uint8, name="images")
@@ -79,9 +79,7 @@ def export_run(run_dir, out, checkpoint=None):
     config = load_config(run_dir / CONFIG_FILE)
     with float32_policy():
         encoder, decoder = build_wnet(config.model)
-    # Only the networks: the optimizers and the step stay behind.
-    restored = tf.train.Checkpoint(encoder=encoder, decoder=decoder).restore(checkpoint)
-    restored.expect_partial().assert_existing_objects_matched()
+    restore_networks(encoder, decoder, checkpoint)
     # Staged beside `out` (same file system, so the final rename is atomic); made with mkdir, not
     # mkdtemp, so that the SavedModel gets the usual permissions.
     staging = out.parent / f".{out.name}.{os.getpid()}.tmp"

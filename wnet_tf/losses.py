@@ -20,7 +20,8 @@ which needs only W p and d from the forward pass: autodiff through the window lo
 
 import functools
 
-import tensorflow as tf
+import keras
+from keras import ops
 
 # A class whose total probability mass is below this contributes nothing to the N-cut; the floor
 # only keeps 0 / 0 out of the loss when a softmax output underflows to 0 everywhere.
@@ -39,62 +40,76 @@ def affinity_matvec(features, q, *, radius, sigma_i, sigma_x):
 
     Args:
         features: (B, H, W, C) pixel values F, exactly as they enter the weights.
-        q: (B, H, W, M) float32 values to multiply.
+        q: (B, H, W, M) values to multiply, of the features' float dtype.
     Returns:
         (B, H, W, M) W q and (B, H, W, 1) d, with pixels outside the image contributing nothing.
     """
     offsets = window_offsets(radius)
     reach = max(dy for dy, _ in offsets)
-    height, width = tf.shape(q)[1], tf.shape(q)[2]
+    height, width = ops.shape(q)[1], ops.shape(q)[2]
     pad = [[0, 0], [reach, reach], [reach, reach], [0, 0]]
     # Zero padding of q and of the mask removes out-of-image neighbours from every sum.
-    f_pad, q_pad = tf.pad(features, pad), tf.pad(q, pad)
-    inside = tf.pad(tf.ones_like(q[..., :1]), pad)
+    f_pad, q_pad = ops.pad(features, pad), ops.pad(q, pad)
+    inside = ops.pad(ops.ones_like(q[..., :1]), pad)
     # Two accumulators rather than d as one more channel of q: XLA then fuses each into a single
     # loop; slicing d back out of a (K + 1)-channel product made it recompute the whole window
     # sum once per consumer (0.51 s against 0.31 s at 224x224, batch 10, K = 20).
-    total, degree = tf.zeros_like(q), tf.zeros_like(q[..., :1])
+    total, degree = ops.zeros_like(q), ops.zeros_like(q[..., :1])
     for dy, dx in offsets:
-        window = (slice(None), slice(reach + dy, reach + dy + height),
-                  slice(reach + dx, reach + dx + width))
-        distance2 = tf.reduce_sum(tf.square(features - f_pad[window]), axis=-1, keepdims=True)
-        weight = inside[window] * tf.exp(-distance2 / sigma_i**2 - (dy * dy + dx * dx) / sigma_x**2)
-        total += weight * q_pad[window]
+        rows, cols = reach + dy, reach + dx
+        distance2 = ops.sum(ops.square(features - f_pad[:, rows:rows + height, cols:cols + width]),
+                            axis=-1, keepdims=True)
+        weight = inside[:, rows:rows + height, cols:cols + width] * ops.exp(
+            -distance2 / sigma_i**2 - (dy * dy + dx * dx) / sigma_x**2)
+        total += weight * q_pad[:, rows:rows + height, cols:cols + width]
         degree += weight
     return total, degree
 
 
 @functools.cache
-def _ncut_function(radius, sigma_i, sigma_x, jit):
-    """A soft N-cut with its closed-form gradient, built once per setting (one XLA program)."""
+def _ncut_function(radius, sigma_i, sigma_x, jit, backend):
+    """A soft N-cut with its closed-form gradient, built once per setting and backend (one XLA
+    program each under TensorFlow with `jit`; JAX compiles it with the step that calls it)."""
     matvec = functools.partial(affinity_matvec, radius=radius, sigma_i=sigma_i, sigma_x=sigma_x)
 
     def forward(features, probs):
         wp, degree = matvec(features, probs)
-        assoc = tf.reduce_sum(probs * wp, axis=[1, 2])
-        volume = tf.maximum(tf.reduce_sum(probs * degree, axis=[1, 2]), _MIN_VOLUME)
-        loss = tf.cast(tf.shape(probs)[-1], tf.float32) - tf.reduce_sum(assoc / volume, axis=-1)
-        return loss, wp, degree, assoc, volume
+        assoc = ops.sum(probs * wp, axis=[1, 2])
+        volume = ops.maximum(ops.sum(probs * degree, axis=[1, 2]), _MIN_VOLUME)
+        k = ops.cast(ops.shape(probs)[-1], probs.dtype)
+        return k - ops.sum(assoc / volume, axis=-1), wp, degree, assoc, volume
 
     def backward(upstream, wp, degree, assoc, volume):
         assoc, volume = assoc[:, None, None, :], volume[:, None, None, :]
-        grad = (assoc * degree - 2.0 * wp * volume) / tf.square(volume)
+        grad = (assoc * degree - 2.0 * wp * volume) / ops.square(volume)
         return upstream[:, None, None, None] * grad
 
-    if jit:
+    if jit and backend == "tensorflow":
+        import tensorflow as tf
+
         forward = tf.function(forward, jit_compile=True)
         backward = tf.function(backward, jit_compile=True)
 
-    @tf.custom_gradient
+    @ops.custom_gradient
     def ncut(features, probs):
         loss, wp, degree, assoc, volume = forward(features, probs)
 
-        def grad(upstream):
-            return None, backward(upstream, wp, degree, assoc, volume)
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            # No gradient flows into the weights: None where the backend takes it (TensorFlow),
+            # zeros where it wants a cotangent per input (JAX; they cost nothing once jitted).
+            features_grad = None if backend == "tensorflow" else ops.zeros_like(features)
+            return features_grad, backward(upstream, wp, degree, assoc, volume)
 
         return loss, grad
 
     return ncut
+
+
+def _float(x, dtype="float32"):
+    """float32 (float64 stays float64, for the reference tests)."""
+    x = ops.convert_to_tensor(x)
+    return x if x.dtype == "float64" else ops.cast(x, dtype)
 
 
 def soft_ncut_loss(images, probs, *, radius=5, sigma_i=10.0, sigma_x=4.0, jit=False):
@@ -105,23 +120,30 @@ def soft_ncut_loss(images, probs, *, radius=5, sigma_i=10.0, sigma_x=4.0, jit=Fa
             the scale; sigma_i = 10 is meant for 0..255).
         probs: (B, H, W, K) soft assignments summing to 1 over K.
         radius: pixels are neighbours when their distance is strictly below it.
-        jit: compile with XLA (several times faster on CPU; one compilation per shape).
+        jit: under TensorFlow, compile with XLA (several times faster on CPU; one compilation
+            per shape). Other backends compile it with the step around it.
     Returns:
-        (B,) float32 losses in [0, K - 1] for probabilities that sum to 1.
+        (B,) float32 losses in [0, K - 1] for probabilities that sum to 1 (float64 when both
+        inputs are float64).
     """
-    ncut = _ncut_function(int(radius), float(sigma_i), float(sigma_x), bool(jit))
-    return ncut(tf.cast(images, tf.float32), tf.cast(probs, tf.float32))
+    ncut = _ncut_function(int(radius), float(sigma_i), float(sigma_x), bool(jit),
+                          keras.backend.backend())
+    images, probs = _float(images), _float(probs)
+    if images.dtype != probs.dtype:
+        images, probs = ops.cast(images, "float32"), ops.cast(probs, "float32")
+    return ncut(images, probs)
 
 
 def ncut_features(images, *, intensity_scale=255.0, features="rgb"):
     """The pixel values F of the weights from images in [0, 1]: RGB or luma (ITU-R 601), scaled."""
-    images = tf.cast(images, tf.float32) * intensity_scale
+    images = ops.cast(images, "float32") * intensity_scale
     if features == "grey":
-        return tf.reduce_sum(images * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+        luma = ops.convert_to_tensor([0.299, 0.587, 0.114], "float32")
+        return ops.sum(images * luma, axis=-1, keepdims=True)
     return images
 
 
 def reconstruction_loss(images, reconstructions):
     """||X - U_dec(U_enc(X))||_2^2 of each image, the paper's equation (3): (B,) float32."""
-    diff = tf.cast(images, tf.float32) - tf.cast(reconstructions, tf.float32)
-    return tf.reduce_sum(tf.square(diff), axis=[1, 2, 3])
+    diff = ops.cast(images, "float32") - ops.cast(reconstructions, "float32")
+    return ops.sum(ops.square(diff), axis=[1, 2, 3])

@@ -7,21 +7,28 @@ last module of each U-Net use ordinary convolutions, the others depthwise separa
 1x1 convolution to K classes (softmax) or 3 channels. 2 x (18 + 4 + 1) = 46 convolution layers.
 
 Any H x W works: each U-Net pads its input to a multiple of 2**depth by reflection and crops back.
+
+Written with keras.ops, so the same networks (the same variables in the same order) run on every
+Keras backend. Under TensorFlow, batch norm uses TensorFlow's fused kernel and can synchronise
+across tf.distribute replicas; elsewhere it is Keras' own, with the same variables.
 """
 
 import keras
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
 
 from wnet_tf.config import ModelConfig
+
+
+def _on_tensorflow():
+    return keras.backend.backend() == "tensorflow"
 
 
 def _reflect_indices(n, total):
     """Indices 0..total-1 folded into 0..n-1 by reflection without repeating the edge
     (like numpy's "reflect"), for any total, even when n is 1."""
-    period = tf.maximum(2 * (n - 1), 1)
-    i = tf.range(total) % period
-    return tf.where(i < n, i, period - i)
+    period = ops.maximum(2 * (n - 1), 1)
+    i = ops.arange(total) % period
+    return ops.where(i < n, i, period - i)
 
 
 @keras.saving.register_keras_serializable(package="wnet_tf")
@@ -40,9 +47,9 @@ class PadToMultiple(layers.Layer):
 
     def call(self, x):
         for axis in (1, 2):
-            n = tf.shape(x)[axis]
+            n = ops.shape(x)[axis]
             total = (n + self.multiple - 1) // self.multiple * self.multiple
-            x = tf.gather(x, _reflect_indices(n, total), axis=axis)
+            x = ops.take(x, _reflect_indices(n, total), axis=axis)
         return x
 
     def compute_output_shape(self, input_shape):
@@ -58,7 +65,7 @@ class CropLike(layers.Layer):
 
     def call(self, inputs):
         x, like = inputs
-        shape = tf.shape(like)
+        shape = ops.shape(like)
         return x[:, : shape[1], : shape[2], :]
 
     def compute_output_shape(self, input_shapes):
@@ -94,9 +101,9 @@ class BorderPad(layers.Layer):
     def call(self, x):
         w = self.width
         if self.mode == "symmetric":
-            return tf.pad(x, [[0, 0], [w, w], [w, w], [0, 0]], mode="SYMMETRIC")
-        x = tf.concat([x[:, -w:], x, x[:, :w]], axis=1)
-        return tf.concat([x[:, :, -w:], x, x[:, :, :w]], axis=2)
+            return ops.pad(x, [[0, 0], [w, w], [w, w], [0, 0]], mode="symmetric")
+        x = ops.concatenate([x[:, -w:], x, x[:, :w]], axis=1)
+        return ops.concatenate([x[:, :, -w:], x, x[:, :, :w]], axis=2)
 
     def compute_output_shape(self, input_shape):
         grow = [None if n is None else n + 2 * self.width for n in input_shape[1:3]]
@@ -109,7 +116,7 @@ class BorderPad(layers.Layer):
 @keras.saving.register_keras_serializable(package="wnet_tf")
 class FusedBatchNormalization(layers.BatchNormalization):
     """Keras' BatchNormalization (same variables, config and moving-average rule) computed with
-    TensorFlow's fused kernel.
+    TensorFlow's fused kernel (Keras' own computation on other backends).
 
     Keras 3 composes batch norm from float32 elementwise ops: under mixed_bfloat16 on a CPU that
     costs several times the 3x3 convolution it follows, and it keeps several full-size
@@ -118,9 +125,11 @@ class FusedBatchNormalization(layers.BatchNormalization):
     """
 
     def call(self, inputs, training=None, mask=None):
-        if mask is not None or self.renorm or self.synchronized or not (self.scale and
-                                                                          self.center):
+        if (not _on_tensorflow() or mask is not None or self.renorm or self.synchronized
+                or not (self.scale and self.center)):
             return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
         gamma, beta = self.gamma.value, self.beta.value
         if not (training and self.trainable):
             outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
@@ -154,6 +163,8 @@ def _sync_batch_norm(x, gamma, beta, epsilon, context):
     The variance takes two passes (the global mean, then the global sum of squared deviations)
     because the one-pass E[x^2] - E[x]^2 cancels in float32.
     """
+    import tensorflow as tf
+
     channels = x.shape[-1]
     axes = list(range(len(x.shape) - 1))
     x_const = tf.stop_gradient(x)
@@ -196,7 +207,8 @@ class SyncBatchNormalization(FusedBatchNormalization):
     Same variables, config and moving-average rule as Keras' BatchNormalization, so checkpoints
     move freely between this layer and FusedBatchNormalization (e.g. a run trained on several
     GPUs exported for one). On a single replica, and outside training, it is
-    FusedBatchNormalization. Only the last axis is the channel axis; no renorm, no masks.
+    FusedBatchNormalization (and on backends other than TensorFlow, which have no tf.distribute,
+    Keras' BatchNormalization). Only the last axis is the channel axis; no renorm, no masks.
 
     Args:
         **kwargs: those of keras.layers.BatchNormalization (`synchronized` is ignored: this
@@ -215,6 +227,10 @@ class SyncBatchNormalization(FusedBatchNormalization):
         return context is not None and context.num_replicas_in_sync > 1
 
     def call(self, inputs, training=None, mask=None):
+        if not _on_tensorflow():
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
         context = tf.distribute.get_replica_context()
         if not (training and self.trainable and self._synchronises(context)):
             return super().call(inputs, training=training, mask=mask)

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from wnet_tf.rundir import CONFIG_FILE  # a shipped model's config has the run's name
+
 MODELS_DIR = Path(__file__).parent / "models"
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.npz"
 
 
@@ -185,19 +186,16 @@ def ship_run(run_dir, name, *, checkpoint=None, config_path=None, models_dir=MOD
     `models_dir/name/{config.json, weights.npz}`. The config is the run's, or `config_path`'s
     (for the post-processing chosen after training), whose model and data sections must then
     be the run's. Returns that folder."""
-    import tensorflow as tf
-
     from wnet_tf.config import ConfigError, config_to_dict, load_config, save_config
     from wnet_tf.export import float32_policy
     from wnet_tf.model import build_wnet
-    from wnet_tf.run import CONFIG_FILE as RUN_CONFIG
-    from wnet_tf.run import latest_checkpoint
+    from wnet_tf.rundir import latest_checkpoint, restore_networks
 
     run_dir = Path(run_dir)
     checkpoint = checkpoint or latest_checkpoint(run_dir)
     if checkpoint is None:
         raise FileNotFoundError(f"{run_dir}: no checkpoint to ship (train it first)")
-    config = load_config(run_dir / RUN_CONFIG)
+    config = load_config(run_dir / CONFIG_FILE)
     if config_path is not None:
         chosen = load_config(config_path)
         for section in ("model", "data"):
@@ -207,8 +205,7 @@ def ship_run(run_dir, name, *, checkpoint=None, config_path=None, models_dir=MOD
         config = chosen
     with float32_policy():
         encoder, decoder = build_wnet(config.model)
-    tf.train.Checkpoint(encoder=encoder, decoder=decoder).restore(
-        checkpoint).expect_partial().assert_existing_objects_matched()
+    restore_networks(encoder, decoder, checkpoint)
     folder = Path(models_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
     save_weights(encoder, decoder, folder / WEIGHTS_FILE, dtype)

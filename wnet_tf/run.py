@@ -34,10 +34,15 @@ from wnet_tf.config import Config, ConfigError, config_to_dict, load_config, sav
 from wnet_tf.data import make_dataset
 from wnet_tf.images import palette
 from wnet_tf.model import build_wnet
+from wnet_tf.rundir import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_NAME,
+    CONFIG_FILE,
+    latest_checkpoint,
+    make_checkpoint,
+)
 from wnet_tf.trainer import WNetTrainer, make_optimizer
 
-CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoints"
 PANEL_IMAGES = 4  # images in each TensorBoard panel
 LOSSES = ("ncut_loss", "rec_loss")
 
@@ -110,7 +115,7 @@ def build_trainer(config: Config, replicas=1):
     """The W-Net and its two optimizers (build it inside the strategy's scope). With several
     replicas, batch norm takes the statistics of the global batch."""
     encoder, decoder = build_wnet(config.model, sync_batch_norm=replicas > 1)
-    trainer = WNetTrainer(encoder, decoder, config.loss)
+    trainer = WNetTrainer(encoder, decoder, config.loss, config.optim)
     # No XLA over the whole step: it makes the convolutions ~10x slower on CPU, and the N-cut
     # already compiles itself (loss.jit).
     trainer.compile(make_optimizer(config.optim, config.train.precision),
@@ -130,18 +135,6 @@ def make_train_function(trainer, strategy):
         return {name: strategy.reduce("MEAN", value, axis=None) for name, value in logs.items()}
 
     return train_function
-
-
-def make_checkpoint(trainer, step):
-    """What a checkpoint holds: everything that resuming needs except the data position."""
-    return tf.train.Checkpoint(encoder=trainer.encoder, decoder=trainer.decoder,
-                               encoder_optimizer=trainer.encoder_optimizer,
-                               wnet_optimizer=trainer.wnet_optimizer, step=step)
-
-
-def latest_checkpoint(run_dir):
-    """The path prefix of the run's latest complete checkpoint, or None."""
-    return tf.train.latest_checkpoint(str(Path(run_dir) / CHECKPOINT_DIR))
 
 
 def image_panel(trainer, images):
@@ -174,6 +167,12 @@ def _raise_if_not_finite(logs, step, run_dir):
                                  f"without saving; the last good checkpoint is {kept}")
 
 
+def _count(step):
+    """The step variable's value as an int (a Keras variable over a MirroredVariable has no
+    __int__ of its own)."""
+    return int(tf.convert_to_tensor(step.value))
+
+
 def _check_batch(config: Config, replicas):
     if config.data.batch_size % replicas:
         raise ConfigError(f"data.batch_size={config.data.batch_size}: the global batch must be "
@@ -204,17 +203,17 @@ def train(config: Config, run_dir, *, progress=True):
 
     with strategy.scope():
         trainer = build_trainer(config, replicas)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    step = trainer.step
     checkpoint = make_checkpoint(trainer, step)
     save_dir = run_dir / (CHECKPOINT_DIR if chief else
                           f".worker-{strategy.cluster_resolver.task_id}")
     manager = tf.train.CheckpointManager(checkpoint, str(save_dir),
                                          max_to_keep=train_cfg.keep_checkpoints,
-                                         checkpoint_name="ckpt")
+                                         checkpoint_name=CHECKPOINT_NAME)
     latest = latest_checkpoint(run_dir)
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()
-        tqdm.write(f"resuming {run_dir} at step {int(step)} from {latest}", file=sys.stderr)
+        tqdm.write(f"resuming {run_dir} at step {_count(step)} from {latest}", file=sys.stderr)
 
     dataset = strategy.distribute_datasets_from_function(
         lambda context: make_dataset(config.data, "train", training=True, input_context=context))
@@ -224,16 +223,16 @@ def train(config: Config, run_dir, *, progress=True):
     train_function = make_train_function(trainer, strategy)
     writer = (tf.summary.create_file_writer(str(run_dir)) if chief
               else tf.summary.create_noop_writer())
-    bar = tqdm(total=train_cfg.iterations, initial=int(step), unit="step",
+    bar = tqdm(total=train_cfg.iterations, initial=_count(step), unit="step",
                disable=not (progress and chief), dynamic_ncols=True)
     logs, busy, steps_since_log = {}, 0.0, 0
     try:
         with writer.as_default():
-            while int(step) < train_cfg.iterations:
+            while _count(step) < train_cfg.iterations:
                 start = time.perf_counter()
                 logs = {k: float(v) for k, v in train_function(iterator).items()}
                 busy += time.perf_counter() - start
-                n = int(step.assign_add(1))
+                n = _count(step)
                 steps_since_log += 1
                 bar.update(1)
                 _raise_if_not_finite(logs, n, run_dir)

@@ -1,21 +1,32 @@
 """Algorithm 1 of the paper as a Keras train_step, with one optimizer per phase."""
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from wnet_tf.config import LossConfig, OptimConfig
 from wnet_tf.losses import ncut_features, reconstruction_loss, soft_ncut_loss
 
 
+def learning_rate(config: OptimConfig, step):
+    """The rate of the training step that follows `step` completed steps (0 for the first):
+    lr_values[i] for step < lr_boundaries[i], i.e. the first lr_boundaries[0] steps run at
+    lr_values[0]. Keras' PiecewiseConstantDecay switches one step later (step <= boundary)."""
+    step = ops.convert_to_tensor(step)
+    index = sum(ops.cast(step >= b, "int32") for b in config.lr_boundaries)
+    return ops.take(ops.convert_to_tensor(config.lr_values, "float32"), index)
+
+
 def make_optimizer(config: OptimConfig, precision="float32"):
-    """One optimizer with the piecewise-constant schedule. Under mixed_float16 it is wrapped for
-    loss scaling here: Keras wraps only the `optimizer=` given to compile, and we give none."""
-    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-        list(config.lr_boundaries), list(config.lr_values))
+    """One optimizer whose rate is a variable that the trainer sets from the training step
+    before each update (`learning_rate`), never from the optimizer's own `iterations`: under
+    mixed_float16 a skipped update does not advance those, and the two optimizers' boundaries
+    would drift apart. Under mixed_float16 it is wrapped for loss scaling here: Keras wraps only
+    the `optimizer=` given to compile, and we give none."""
+    rate = float(config.lr_values[0])
     if config.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(schedule, clipnorm=config.clipnorm)
+        optimizer = keras.optimizers.Adam(rate, clipnorm=config.clipnorm)
     else:
-        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum,
+        optimizer = keras.optimizers.SGD(rate, momentum=config.momentum,
                                          clipnorm=config.clipnorm)
     if precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -46,11 +57,17 @@ class WNetTrainer(keras.Model):
         >>> trainer.fit(dataset, steps_per_epoch=100, epochs=1)
     """
 
-    def __init__(self, encoder, decoder, loss_config=None, **kwargs):
+    def __init__(self, encoder, decoder, loss_config=None, optim_config=None, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
         self.loss_config = loss_config or LossConfig()
+        self.optim_config = optim_config or OptimConfig()
+        # Completed Algorithm 1 steps: what both learning rates follow, and what checkpoints
+        # resume at. Advanced by train_step, by the first replica only (like `iterations`).
+        self.step = keras.Variable(0, dtype="int64" if keras.backend.backend() == "tensorflow"
+                                   else "int32", trainable=False, name="step",
+                                   aggregation="only_first_replica")
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("ncut_loss", "rec_loss", "encoder_lr", "wnet_lr")}
 
@@ -81,14 +98,21 @@ class WNetTrainer(keras.Model):
         return soft_ncut_loss(features, probs, radius=cfg.radius, sigma_i=cfg.sigma_i,
                               sigma_x=cfg.sigma_x, jit=cfg.jit)
 
+    def learning_rate(self):
+        """The rate of the current step, for both optimizers."""
+        return learning_rate(self.optim_config, self.step)
+
     def _minimise(self, optimizer, variables, loss_fn):
         """One tape, one optimizer: the gradient of the batch-mean loss applied to `variables`.
         The mean is over the global batch, so replicas add up to the single-device gradient."""
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
             per_image = loss_fn()
             loss = tf.nn.compute_average_loss(per_image)
             scaled = optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, variables)
+        optimizer.learning_rate = self.learning_rate()
         optimizer.apply(grads, variables)
         return per_image
 
@@ -107,17 +131,20 @@ class WNetTrainer(keras.Model):
 
     def train_step(self, data):
         images = _images(data)
-        return self._log(self.ncut_phase(images), self.reconstruction_phase(images))
+        rate = self.learning_rate()  # the rate this step uses, logged as such
+        ncut, rec = self.ncut_phase(images), self.reconstruction_phase(images)
+        self.step.assign_add(1)
+        return self.log(ncut, rec, rate)
 
     def test_step(self, data):
         images = _images(data)
         probs, reconstructions = self(images, training=False)
-        return self._log(self.ncut_losses(images, probs),
-                         reconstruction_loss(images, reconstructions))
+        return self.log(self.ncut_losses(images, probs),
+                        reconstruction_loss(images, reconstructions), self.learning_rate())
 
-    def _log(self, ncut, rec):
-        self.trackers["ncut_loss"].update_state(ncut)
-        self.trackers["rec_loss"].update_state(rec)
-        self.trackers["encoder_lr"].update_state(self.encoder_optimizer.learning_rate)
-        self.trackers["wnet_lr"].update_state(self.wnet_optimizer.learning_rate)
+    def log(self, ncut, rec, rate):
+        """Adds one step's per-image losses and rate to the running means; returns the means."""
+        values = {"ncut_loss": ncut, "rec_loss": rec, "encoder_lr": rate, "wnet_lr": rate}
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
