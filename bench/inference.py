@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(321, 481), (3000, 4000), (6000, 8000)]
 CONFIGS = [{"network": net, "height": h, "width": w, "tile": None}
            for net in ("paper", "quickstart") for h, w in SIZES]
+# The tile against memory and speed, for the choice of the default.
+CONFIGS += [{"network": "paper", "height": 3000, "width": 4000, "tile": t} for t in (512, 768)]
 
 
 def measure(config):

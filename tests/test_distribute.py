@@ -43,7 +43,7 @@ EQUALITY_SCRIPT = TWO_CPUS + textwrap.dedent("""
     # The same batch-norm arithmetic on both sides (SyncBatchNormalization's, not the fused
     # kernel), so that what differs is the distribution alone.
     wnet_model.SyncBatchNormalization._synchronises = staticmethod(lambda context: True)
-    model = tiny(k=3)
+    model = ModelConfig(k=3, base_filters=4, depth=2, dropout_rate=0.0)
     optim = OptimConfig(optimizer="sgd", momentum=0.0, lr_boundaries=(100,),
                         lr_values=(1e-6, 1e-7))
     images = np.random.default_rng(0).random((4, 16, 16, 3), dtype=np.float32)
@@ -52,7 +52,7 @@ EQUALITY_SCRIPT = TWO_CPUS + textwrap.dedent("""
     def make(strategy):
         with strategy.scope():
             encoder, decoder = wnet_model.build_wnet(model, sync_batch_norm=True)
-            trainer = WNetTrainer(encoder, decoder, LossConfig(jit=False))
+            trainer = WNetTrainer(encoder, decoder, LossConfig(jit=False), optim)
             trainer.compile(make_optimizer(optim), make_optimizer(optim))
         data = tf.data.Dataset.from_tensor_slices(images).batch(4).repeat()
         trainer.make_train_function()

@@ -2,12 +2,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from support import tiny
 
-from wnet_tf.config import LossConfig, ModelConfig, OptimConfig
+from wnet_tf.config import LossConfig, OptimConfig
 from wnet_tf.model import build_wnet
 from wnet_tf.trainer import WNetTrainer, make_optimizer
 
-TINY = ModelConfig(k=3, base_filters=4, depth=2, dropout_rate=0.0)
+TINY = tiny(k=3)
 OPTIM = OptimConfig(lr_boundaries=(1000,), lr_values=(3e-3, 3e-4))
 
 
@@ -84,7 +85,7 @@ def test_learning_rates_follow_the_piecewise_schedule():
 
 
 def test_both_losses_fall_on_two_region_images():
-    trainer = make_trainer(model=ModelConfig(k=2, base_filters=8, depth=2, dropout_rate=0.0))
+    trainer = make_trainer(model=tiny(k=2, base_filters=8))
     images = two_region_images(8)
     data = tf.data.Dataset.from_tensor_slices(images).batch(4).repeat()
     history = trainer.fit(data, steps_per_epoch=8, epochs=5, verbose=0).history

@@ -109,8 +109,8 @@ def command(run_dir, out, checkpoint):
     out = out or Path("saved_models") / run_dir.resolve().name
     try:
         export_run(run_dir, out, checkpoint)
-    except (FileNotFoundError, FileExistsError) as err:
-        raise click.ClickException(str(err)) from None
+    except (FileNotFoundError, FileExistsError) as err:  # not a run, or a folder in the way
+        raise click.UsageError(str(err)) from None
     click.echo(f"SavedModel: {out}")
 
 
