@@ -140,6 +140,9 @@ def image_size(path) -> tuple[int, int] | None:
     try:
         with Image.open(path) as picture:
             return picture.height, picture.width
+    except Image.DecompressionBombError:
+        # Pillow will not even open an image of more than 2 * MAX_IMAGE_PIXELS: a lower bound.
+        return 2 * Image.MAX_IMAGE_PIXELS + 1, 1
     except Exception:  # the decoder will give the reason
         return None
 
@@ -154,8 +157,8 @@ def read_image(path, max_pixels=None) -> np.ndarray:
     if max_pixels is not None:
         size = image_size(path)
         if size is not None and size[0] * size[1] > max_pixels:
-            raise ImageError(path, f"{size[1]}x{size[0]} pixels, more than the {max_pixels:,} "
-                                   "that fit in this machine's memory")
+            raise ImageError(path, f"{size[1]}x{size[0]} pixels (or more), more than the "
+                                   f"{max_pixels:,} that fit in this machine's memory")
     try:
         data = path.read_bytes()
     except OSError as err:

@@ -1,9 +1,9 @@
 """Image collections to sharded TFRecords: `wnet-tf make-records` and tools/make_tfrecords.py.
 
-A source is a PASCAL VOC2012 root, a BSDS500 root or any folder of JPEG/PNG/BMP/GIF files
-(`find_source`). `convert` decodes every file once with the decoder training uses
+A source is a PASCAL VOC2012 root, a BSDS500 root or any folder of images (`find_source`; the
+extensions of `wnet_tf.images`). `convert` decodes every file once with the decoder training uses
 (`wnet_tf.data.decode_image`), skips the ones that fail with the reason, and writes the original
-bytes into shards `PREFIX-00000-of-000NN` with a manifest `PREFIX.manifest.json` beside them.
+bytes (TIFF and WebP, which that decoder cannot read, re-encoded losslessly as PNG) into shards `PREFIX-00000-of-000NN` with a manifest `PREFIX.manifest.json` beside them.
 
 Nothing is half-written: shards are written into a hidden staging folder and moved into place only
 once all of them are complete, the manifest last. An existing output is refused unless
@@ -82,8 +82,8 @@ def find_source(root, kind="auto", split=None, image_set="main") -> Source:
     kind "voc": a VOC2012 folder (with JPEGImages/ and ImageSets/), or a folder above it; split
     train, val or trainval from ImageSets/Main (the paper's 11,530 images for trainval) or
     ImageSets/Segmentation (`image_set="segmentation"`). kind "bsds": a BSDS500 root with
-    images/{train,val,test}; split one of those, trainval or all. kind "folder": every JPEG, PNG,
-    BMP and GIF file below `root`; split "all". kind "auto" recognises the first two layouts and
+    images/{train,val,test}; split one of those, trainval or all. kind "folder": every image file
+    below `root`; split "all". kind "auto" recognises the first two layouts and
     otherwise takes a folder.
     """
 
