@@ -79,8 +79,11 @@ def test_summary_arithmetic():
 
 # The official code matches through random outlier links seeded with the time of day, so two of its
 # own runs differ: test_3 and test_4 score the same segmentations and disagree by up to 5.6e-4
-# (precision at threshold 2). Ours is held to twice that; the thresholds are exact.
-SPREAD = 1e-3
+# (precision at threshold 2). The same C++ code runs here, as random: measured over 5 runs each of
+# test_1 and test_4, our runs differ from each other by up to 1.1e-3 (per-image figures) and from
+# the expected files by up to 1.4e-3, so 1e-3 failed one CI run in five. Ours is held to 3e-3,
+# about twice the largest difference measured; the thresholds are exact.
+SPREAD = 3e-3
 MINI = {"test_1": ("ucm2", "ucm"), "test_2": ("png", "pb"), "test_4": ("segs", "segs")}
 
 
@@ -94,7 +97,7 @@ def bench_mini():
 
 def test_official_runs_differ_by_the_spread(bench_mini):
     runs = [np.loadtxt(bench_mini / t / "eval_bdry_thr.txt") for t in ("test_3", "test_4")]
-    assert 2e-4 < np.abs(runs[0] - runs[1]).max() < SPREAD / 1.5
+    assert 2e-4 < np.abs(runs[0] - runs[1]).max() < SPREAD / 3
 
 
 @needs_matching

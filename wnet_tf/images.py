@@ -104,7 +104,13 @@ def _decode_other(data: bytes, fmt: str) -> np.ndarray:
     if fmt == "tiff":
         import tifffile
 
-        return tifffile.imread(io.BytesIO(data), key=0)
+        with tifffile.TiffFile(io.BytesIO(data)) as tiff:
+            page = tiff.pages[0]
+            array = page.asarray()
+            # Planar ("separate") pages store each channel as a plane: (S, H, W) -> (H, W, S).
+            if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and array.ndim == 3:
+                array = np.moveaxis(array, 0, -1)
+            return array
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as picture:

@@ -3,7 +3,8 @@
 A source is a PASCAL VOC2012 root, a BSDS500 root or any folder of images (`find_source`; the
 extensions of `wnet_tf.images`). `convert` decodes every file once with the decoder training uses
 (`wnet_tf.data.decode_image`), skips the ones that fail with the reason, and writes the original
-bytes (TIFF and WebP, which that decoder cannot read, re-encoded losslessly as PNG) into shards `PREFIX-00000-of-000NN` with a manifest `PREFIX.manifest.json` beside them.
+bytes (TIFF and WebP, which that decoder cannot read, re-encoded losslessly as PNG) into shards
+`PREFIX-00000-of-000NN` with a manifest `PREFIX.manifest.json` beside them.
 
 Nothing is half-written: shards are written into a hidden staging folder and moved into place only
 once all of them are complete, the manifest last. An existing output is refused unless
