@@ -96,18 +96,23 @@ def measure(config):
 
 
 def _measure_pool(config, cfg, paths):
-    """The CLI's own loop (`postprocess_folder`: a spawn pool, PNG and .mat writing) with a
-    stand-in model whose softmax is `standin_softmax`."""
+    """The CLI's own loop (`postprocess_folder`: reading, a spawn pool, PNG and .mat writing) with
+    a stand-in model whose softmax is `standin_softmax`."""
     import tempfile
 
     import tensorflow as tf
 
+    from wnet_tf.images import read_image
     from wnet_tf.postprocess.folder import postprocess_folder
     from wnet_tf.workers import usable_cores
 
+    # Computed before the clock starts, as a network's softmax is not what this measures;
+    # postprocess_folder asks for them in the order of `paths`.
+    softmax = iter([standin_softmax(read_image(p)) for p in paths])
+
     class StandIn:
         def segment(self, images):
-            return {"probabilities": tf.constant(standin_softmax(images[0].numpy()))[None]}
+            return {"probabilities": tf.constant(next(softmax))[None]}
 
     cores = usable_cores()
     with tempfile.TemporaryDirectory() as out:
