@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_bsds import dataset  # noqa: F401, F811 (a fixture)
 
 from wnet_tf import bsds
 from wnet_tf.bsds import boundary
@@ -119,28 +120,27 @@ def test_bench_mini(bench_mini, case):
 
 
 @needs_matching
-def test_command_writes_boundary_files_for_several_methods(tmp_path):
+def test_command_writes_boundary_files_for_several_methods(dataset):  # noqa: F811
     import json
 
     import scipy.io as sio
     from click.testing import CliRunner
-    from test_bsds import LEFT_RIGHT, TOP_BOTTOM, ucm2_of, write_ground_truth
+    from test_bsds import TOP_BOTTOM, ucm2_of
 
     from wnet_tf.evaluate import command
 
-    for folder in ("gt", "ours", "theirs"):
-        (tmp_path / folder).mkdir()
+    # test_bsds's two images, their annotators and hierarchies ("ucm"), and a second method.
+    tmp_path = dataset
+    (tmp_path / "theirs").mkdir()
     for name in ("a", "b"):
-        write_ground_truth(tmp_path / "gt" / f"{name}.mat", LEFT_RIGHT, TOP_BOTTOM)
-        sio.savemat(tmp_path / "ours" / f"{name}.mat", {"ucm2": ucm2_of(LEFT_RIGHT)})
         sio.savemat(tmp_path / "theirs" / f"{name}.mat", {"ucm2": ucm2_of(TOP_BOTTOM)})
     out = tmp_path / "out"
-    args = ["--gt", str(tmp_path / "gt"), "--ucm", str(tmp_path / "ours")]
+    args = ["--gt", str(tmp_path / "gt"), "--ucm", str(tmp_path / "ucm")]
     args += ["--ucm", str(tmp_path / "theirs"), "--boundaries", "--nthresh", "3", "--out", str(out)]
     result = CliRunner().invoke(command, args)
     assert result.exit_code == 0, result.output
     assert (out / "pr_curve.png").stat().st_size > 0
-    for name in ("ours", "theirs"):
+    for name in ("ucm", "theirs"):
         summary = json.loads((out / name / "summary.json").read_text())
         assert list(summary["boundary"]) == ["ODS", "OIS", "AP"]
         assert list(summary["boundary"]["ODS"]) == ["threshold", "recall", "precision", "F"]

@@ -97,7 +97,7 @@ def as_float_rgb(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def _decode_other(data: bytes, fmt: str) -> np.ndarray:
+def decode_other(data: bytes, fmt: str) -> np.ndarray:
     """TIFF (tifffile: 16-bit and float pages too) or WebP (Pillow) bytes -> a raw array."""
     import io
 
@@ -132,7 +132,7 @@ def decode(data: bytes, name="image") -> tuple[np.ndarray, str]:
             from wnet_tf.data import decode_image, to_rgb
 
             return to_rgb(decode_image(data)).numpy(), fmt
-        return as_float_rgb(_decode_other(data, fmt)), fmt
+        return as_float_rgb(decode_other(data, fmt)), fmt
     except ImageError:
         raise
     except Exception as err:  # each decoder has its own error types; all mean the same here

@@ -54,14 +54,15 @@ def grid(model) -> tuple[int | None, str]:
     return 2 ** int(section.get("depth", 4)), section.get("padding", "zeros")
 
 
-def check_tiling(tile: int, overlap: int | None, multiple: int):
-    """Raises ValueError unless tiles of `tile` with `overlap` (None: `context`) fit a model
-    grid of `multiple` = 2**depth."""
+def check_tiling(tile: int, overlap: int | None, multiple: int) -> int:
+    """The overlap (None: `context`) for tiles of `tile` on a model grid of `multiple` =
+    2**depth; raises ValueError unless both fit that grid."""
     if overlap is None:
         overlap = context(multiple.bit_length() - 1)
     if tile % multiple or overlap % multiple or overlap < 0 or tile - 2 * overlap < multiple:
         raise ValueError(f"tile={tile}, overlap={overlap}: expected multiples of the model's "
                          f"grid ({multiple} pixels) with tile - 2 * overlap >= {multiple}")
+    return overlap
 
 
 def _encode(model, x):
@@ -78,9 +79,7 @@ def encode(model, x: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAUL
     h, w = x.shape[:2]
     if not tile or multiple is None or max(h, w) <= tile:
         return _encode(model, x)
-    if overlap is None:
-        overlap = context(multiple.bit_length() - 1)
-    check_tiling(tile, overlap, multiple)
+    overlap = check_tiling(tile, overlap, multiple)
     # The network pads to its grid at the bottom and right by reflection (model.PadToMultiple);
     # padding here first makes every tile a whole number of grid cells.
     padded = np.pad(x, ((0, -h % multiple), (0, -w % multiple), (0, 0)), mode="reflect")
@@ -132,6 +131,11 @@ def predict(model, image, geometry="model", tile: int = DEFAULT_TILE,
     if geometry is not None and probs.shape[:2] != tuple(size):
         probs = resample(tf.constant(probs), size).numpy()
     return probs
+
+
+def classes(model, default=20):
+    """K from the model's config, for the memory bound before the model has run."""
+    return int(((getattr(model, "config", None) or {}).get("model") or {}).get("k", default))
 
 
 def bytes_per_pixel(k: int) -> int:

@@ -155,9 +155,9 @@ def _as_png(data: bytes, fmt: str) -> bytes:
     16 bits kept, floats in [0, 1] stored as 16 bits."""
     import tensorflow as tf
 
-    from wnet_tf.images import _decode_other
+    from wnet_tf.images import decode_other
 
-    array = _decode_other(data, fmt)
+    array = decode_other(data, fmt)
     if array.ndim == 2:
         array = array[..., None]
     if array.dtype not in (np.uint8, np.uint16):

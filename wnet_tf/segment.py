@@ -56,11 +56,6 @@ def input_files(paths):
     return found, others
 
 
-def classes_of(model, default=20):
-    """K from the model's config, for the memory bound before the model has run."""
-    return int(((getattr(model, "config", None) or {}).get("model") or {}).get("k", default))
-
-
 def segment_image(model, image, out_dir, name, *, geometry="model", probabilities=False,
                   alpha=0.5, crf=None, tile=inference.DEFAULT_TILE,
                   overlap=inference.DEFAULT_OVERLAP):
@@ -94,7 +89,7 @@ def segment_files(model, paths, out_dir, *, report=print, **options):
     out_dir.mkdir(parents=True, exist_ok=True)
     done, skipped = 0, []
     files, others = input_files(paths)
-    limit = inference.max_pixels(classes_of(model))
+    limit = inference.max_pixels(inference.classes(model))
     for path, name in files:
         try:
             image = read_image(path, limit)

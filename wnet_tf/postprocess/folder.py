@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wnet_tf import inference
 from wnet_tf.config import PostprocessConfig
 from wnet_tf.files import atomic_write
 from wnet_tf.images import error_reason, read_image, to_uint8, write_png
@@ -52,7 +53,8 @@ def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None
 
 
 def postprocess_folder(files, out, config: PostprocessConfig, *, model=None, geometry="model",
-                       gpb_dir=None, workers=1, tile=None, overlap=None, report=print):
+                       gpb_dir=None, workers=1, tile=inference.DEFAULT_TILE,
+                       overlap=inference.DEFAULT_OVERLAP):
     """Post-processes every image file in `files` into `out` (see the module docstring) with
     `model`'s softmax (`wnet_tf.inference.predict` at `geometry`, `tile`, `overlap`), or with
     image cues alone when `model` is None; with `gpb_dir`, each NAME.mat there is combined in
@@ -60,17 +62,15 @@ def postprocess_folder(files, out, config: PostprocessConfig, *, model=None, geo
     Returns the names of the files that failed."""
     from tqdm import tqdm
 
-    from wnet_tf import inference
     from wnet_tf.workers import each
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    limit = inference.max_pixels(20)
-    tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
+    limit = inference.max_pixels(inference.classes(model))
 
     def prepare(path):
         image = read_image(path, limit)
-        probs = None if model is None else inference.predict(model, image, geometry, **tiling)
+        probs = None if model is None else inference.predict(model, image, geometry, tile, overlap)
         gpb = None if gpb_dir is None else Path(gpb_dir) / f"{path.stem}.mat"
         return image, path.stem, probs, gpb, config, out
 
