@@ -15,14 +15,15 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 from wnet_tf.config import config_from_dict, load_config
+from wnet_tf.loop import NonFiniteLossError
 from wnet_tf.run import (
     CHECKPOINT_DIR,
-    NonFiniteLossError,
     build_trainer,
     latest_checkpoint,
     make_checkpoint,
     train,
 )
+from wnet_tf.scalars import read_scalars
 from wnet_tf.train import command
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -94,6 +95,24 @@ def test_a_run_writes_its_config_logs_panels_and_last_checkpoints(tmp_path):
     panels = found["inputs|segmentation|reconstruction"]
     assert sorted(panels) == [2, 4, 5]
     assert panels[5] == [(32, 96, 3), (32, 96, 3)]  # the batch of 2, three 32x32 images wide
+    # The same curves as a plain file.
+    rows = read_scalars(tmp_path / "run" / "scalars.csv")
+    assert [row["step"] for row in rows] == [1, 2, 3, 4, 5]
+    for row in rows:
+        for tag in ("ncut_loss", "rec_loss", "encoder_lr", "wnet_lr", "images_per_sec"):
+            assert row[tag] == pytest.approx(found[tag][row["step"]], rel=1e-6), tag
+
+
+def test_a_time_budget_stops_with_a_checkpoint_and_the_next_run_resumes(tmp_path):
+    config = config_from_dict(tiny_config(tmp_path, iterations=5, max_seconds=1e-3))
+    train(config, tmp_path / "run", progress=False)
+    assert latest_checkpoint(tmp_path / "run").endswith("ckpt-1")  # the first step outlasts it
+    config = config_from_dict(tiny_config(tmp_path, iterations=5))
+    train(config, tmp_path / "run", progress=False)
+    assert latest_checkpoint(tmp_path / "run").endswith("ckpt-5")
+    # The resumed run's rows continue the first run's.
+    steps = [row["step"] for row in read_scalars(tmp_path / "run" / "scalars.csv")]
+    assert steps == [1, 2, 3, 4, 5]
 
 
 def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

@@ -142,6 +142,9 @@ class TrainConfig:
     image_every: int = 500
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    # Stop (with a checkpoint) once this many seconds have passed since the run started, 0 for
+    # no limit: a wall-clock budget. Training again in the same run directory resumes.
+    max_seconds: float = 0.0
     seed: int = 0
     strategy: Literal["default", "mirrored", "multi_worker", "tpu"] = "default"
     devices: tuple[str, ...] = ()  # for "mirrored": empty means every local GPU
@@ -151,6 +154,11 @@ class TrainConfig:
                     "keep_checkpoints"):
             value = getattr(self, key)
             _check(value >= 1, f"train.{key}", value, "an integer >= 1")
+        _check(self.max_seconds >= 0, "train.max_seconds", self.max_seconds,
+               "a number of seconds >= 0 (0: no limit)")
+        # Each worker would stop on its own clock, and the others wait for it forever.
+        _check(not self.max_seconds or self.strategy != "multi_worker", "train.max_seconds",
+               self.max_seconds, "0 with train.strategy='multi_worker'")
         _check(not self.devices or self.strategy == "mirrored", "train.devices",
                list(self.devices), f"[] with train.strategy={self.strategy!r} (devices are "
                "for 'mirrored')")

@@ -14,17 +14,20 @@ LossScaleOptimizers, whose stateless update skips a non-finite step as the state
     state = algorithm.initial_state()
     state, logs = algorithm.step(state, images)
     algorithm.write_back(state)             # into the Keras variables (to save, export, segment)
+    arrays = algorithm.arrays(state)         # NumPy, keyed as wnet_tf.rundir's state files are
+    state = algorithm.state_from(arrays)     # and back, checked against the model
 """
 
 import jax
 import keras
+import numpy as np
 from keras import ops
 
 from wnet_tf.losses import reconstruction_loss
+from wnet_tf.rundir import NETWORK_GROUPS, network_groups, state_key
 from wnet_tf.trainer import learning_rate
 
-STATE_KEYS = ("enc_trainable", "enc_non_trainable", "dec_trainable", "dec_non_trainable",
-              "enc_optimizer", "wnet_optimizer")
+STATE_KEYS = (*NETWORK_GROUPS, "enc_optimizer", "wnet_optimizer")
 
 
 def _rate_index(optimizer):
@@ -71,12 +74,40 @@ class JaxAlgorithm1:
                 variable.assign(value)
         self.trainer.step.assign(state["step"])
 
+    def arrays(self, state) -> dict:
+        """The state as NumPy arrays keyed `GROUP/INDEX`, and the step under "step" (the layout
+        of wnet_tf.rundir's state files)."""
+        state = jax.device_get(state)
+        arrays = {"step": np.asarray(state["step"])}
+        for key in STATE_KEYS:
+            for i, value in enumerate(state[key]):
+                arrays[state_key(key, i)] = np.asarray(value)
+        return arrays
+
+    def state_from(self, arrays, source="the state") -> dict:
+        """The state that `arrays` (from `arrays`, or a state file named `source`) hold, after
+        checking that they are this trainer's variables: the same keys and shapes."""
+        expected = self.arrays(self.initial_state())
+        if sorted(arrays) != sorted(expected):
+            missing = sorted(set(expected) - set(arrays))[:3]
+            extra = sorted(set(arrays) - set(expected))[:3]
+            raise ValueError(f"{source}: not this model's variables (missing {missing}, "
+                             f"unexpected {extra}; is config.json the one it trained with?)")
+        for key, want in expected.items():
+            if arrays[key].shape != want.shape:
+                raise ValueError(f"{source}: {key} has shape {arrays[key].shape}, the model's "
+                                 f"variable {want.shape}")
+        state = {key: [jax.numpy.asarray(arrays[state_key(key, i)], v.dtype)
+                       for i, v in enumerate(variables)]
+                 for key, variables in zip(STATE_KEYS, self._variables(), strict=True)}
+        state["step"] = jax.numpy.asarray(arrays["step"], self.trainer.step.dtype)
+        return state
+
     def _variables(self):
         """The Keras variables behind each entry of STATE_KEYS."""
         t = self.trainer
-        return (t.encoder.trainable_variables, t.encoder.non_trainable_variables,
-                t.decoder.trainable_variables, t.decoder.non_trainable_variables,
-                t.encoder_optimizer.variables, t.wnet_optimizer.variables)
+        return (*network_groups(t.encoder, t.decoder).values(), t.encoder_optimizer.variables,
+                t.wnet_optimizer.variables)
 
     def _step(self, state, images):
         t = self.trainer

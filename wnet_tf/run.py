@@ -7,6 +7,8 @@ A run directory holds
     events.out.tfevents.*   TensorBoard: both losses, both learning rates, images/s, image
                    panels (directly in the run directory, so `tensorboard --logdir runs` names
                    each run by its directory)
+    scalars.csv    the same curves as a plain file (wnet_tf.scalars)
+Training stops at `train.iterations`, or with a checkpoint once `train.max_seconds` have passed.
 Training again in the same directory resumes from its latest checkpoint: the same step, optimizer
 states and learning rates. The data pipeline and the dropout masks start afresh.
 
@@ -18,7 +20,6 @@ checkpoints there, and the other workers save theirs (saving is a collective ste
 """
 
 import json
-import math
 import os
 import shutil
 import sys
@@ -30,10 +31,10 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from wnet_tf import summaries
-from wnet_tf.config import Config, ConfigError, config_to_dict, load_config, save_config
+from wnet_tf.config import Config, ConfigError, save_config
 from wnet_tf.data import make_dataset
 from wnet_tf.images import palette
-from wnet_tf.model import build_wnet
+from wnet_tf.loop import Clock, check_resumable, raise_if_not_finite
 from wnet_tf.rundir import (
     CHECKPOINT_DIR,
     CHECKPOINT_NAME,
@@ -41,14 +42,10 @@ from wnet_tf.rundir import (
     latest_checkpoint,
     make_checkpoint,
 )
-from wnet_tf.trainer import WNetTrainer, make_optimizer
+from wnet_tf.scalars import ScalarLog
+from wnet_tf.trainer import build_trainer
 
 PANEL_IMAGES = 4  # images in each TensorBoard panel
-LOSSES = ("ncut_loss", "rec_loss")
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; training stopped without saving."""
 
 
 def make_strategy(train_config):
@@ -111,18 +108,6 @@ def is_chief(resolver):
             and "chief" not in resolver.cluster_spec().as_dict())
 
 
-def build_trainer(config: Config, replicas=1):
-    """The W-Net and its two optimizers (build it inside the strategy's scope). With several
-    replicas, batch norm takes the statistics of the global batch."""
-    encoder, decoder = build_wnet(config.model, sync_batch_norm=replicas > 1)
-    trainer = WNetTrainer(encoder, decoder, config.loss, config.optim)
-    # No XLA over the whole step: it makes the convolutions ~10x slower on CPU, and the N-cut
-    # already compiles itself (loss.jit).
-    trainer.compile(make_optimizer(config.optim, config.train.precision),
-                    make_optimizer(config.optim, config.train.precision), jit_compile=False)
-    return trainer
-
-
 def make_train_function(trainer, strategy):
     """One Algorithm 1 step on the iterator's next global batch; the logs averaged over the
     replicas. Keras' own `train_function` does the same, except under
@@ -146,27 +131,6 @@ def image_panel(trainer, images):
     return tf.concat([images, segmentation, tf.clip_by_value(reconstructions, 0.0, 1.0)], axis=2)
 
 
-def _check_same_model(config, run_dir):
-    """Resuming with other networks would fail deep inside the restore; say why here instead."""
-    path = Path(run_dir) / CONFIG_FILE
-    if path.exists() and latest_checkpoint(run_dir):
-        before = config_to_dict(load_config(path))["model"]
-        if before != config_to_dict(config)["model"]:
-            raise ConfigError(f"{run_dir} holds a run with model={before}; resuming it needs "
-                              "the same model section (or use another run directory)")
-
-
-def _raise_if_not_finite(logs, step, run_dir):
-    # The logged losses are means since the last log: finite exactly when every step's losses
-    # were (they are never negative), so the first non-finite one names the bad step.
-    bad = {name: logs[name] for name in LOSSES if not math.isfinite(logs[name])}
-    if bad:
-        losses = ", ".join(f"{name}={value}" for name, value in bad.items())
-        kept = latest_checkpoint(run_dir) or "none (no checkpoint was written yet)"
-        raise NonFiniteLossError(f"non-finite loss at step {step}: {losses}. Training stopped "
-                                 f"without saving; the last good checkpoint is {kept}")
-
-
 def _count(step):
     """The step variable's value as an int (a Keras variable over a MirroredVariable has no
     __int__ of its own)."""
@@ -185,11 +149,13 @@ def train(config: Config, run_dir, *, progress=True):
 
     Sets the global precision policy and random seed, writes `run_dir/config.json`, and returns
     the last logs (losses and learning rates averaged since the previous log; empty if the run
-    was already complete). Raises NonFiniteLossError when a loss becomes NaN or infinite.
+    was already complete). Raises wnet_tf.loop.NonFiniteLossError when a loss becomes NaN or
+    infinite.
     """
+    clock = Clock(config.train)
     run_dir = Path(run_dir)
     train_cfg = config.train
-    _check_same_model(config, run_dir)
+    check_resumable(config, run_dir, "tensorflow")
     # First: a multi-worker strategy must exist before TensorFlow runs anything.
     strategy = make_strategy(train_cfg)
     replicas = strategy.num_replicas_in_sync
@@ -202,7 +168,8 @@ def train(config: Config, run_dir, *, progress=True):
         save_config(config, run_dir / CONFIG_FILE)
 
     with strategy.scope():
-        trainer = build_trainer(config, replicas)
+        # With several replicas, batch norm takes the statistics of the global batch.
+        trainer = build_trainer(config, sync_batch_norm=replicas > 1)
     step = trainer.step
     checkpoint = make_checkpoint(trainer, step)
     save_dir = run_dir / (CHECKPOINT_DIR if chief else
@@ -225,6 +192,7 @@ def train(config: Config, run_dir, *, progress=True):
               else tf.summary.create_noop_writer())
     bar = tqdm(total=train_cfg.iterations, initial=_count(step), unit="step",
                disable=not (progress and chief), dynamic_ncols=True)
+    scalars = ScalarLog(run_dir, _count(step)) if chief else None
     logs, busy, steps_since_log = {}, 0.0, 0
     try:
         with writer.as_default():
@@ -235,27 +203,35 @@ def train(config: Config, run_dir, *, progress=True):
                 n = _count(step)
                 steps_since_log += 1
                 bar.update(1)
-                _raise_if_not_finite(logs, n, run_dir)
-                if n % train_cfg.log_every == 0 or n == train_cfg.iterations:
+                raise_if_not_finite(logs, n, run_dir)
+                due = clock.due(n)
+                if due.log:
                     images_per_sec = steps_since_log * config.data.batch_size / busy
                     for name, value in {**logs, "images_per_sec": images_per_sec}.items():
                         summaries.scalar(name, value, n)
+                    if chief:
+                        scalars.write(n, {**logs, "images_per_sec": images_per_sec})
                     bar.set_postfix(ncut=f"{logs['ncut_loss']:.3f}", rec=f"{logs['rec_loss']:.4g}",
                                     lr=f"{logs['encoder_lr']:.1e}/{logs['wnet_lr']:.1e}",
                                     img_s=f"{images_per_sec:.1f}", refresh=False)
                     # The trackers average until reset: each log covers the steps since the last.
                     trainer.reset_metrics()
                     busy, steps_since_log = 0.0, 0
-                if chief and (n % train_cfg.image_every == 0 or n == train_cfg.iterations):
+                if chief and due.images:
                     summaries.images("inputs|segmentation|reconstruction",
                                      image_panel(trainer, panel), n)
-                if n % train_cfg.checkpoint_every == 0 or n == train_cfg.iterations:
+                if due.checkpoint:
                     # Every worker saves (it is a collective step); only the chief's copy stays.
                     manager.save(checkpoint_number=n)
                     writer.flush()
                     if not chief:
                         shutil.rmtree(save_dir, ignore_errors=True)
+                if due.stop:
+                    break
     finally:
         bar.close()
         writer.close()
+    if _count(step) < train_cfg.iterations:
+        tqdm.write(f"stopped at step {_count(step)} after train.max_seconds="
+                   f"{train_cfg.max_seconds:g}; train again to resume", file=sys.stderr)
     return logs

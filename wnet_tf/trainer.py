@@ -3,8 +3,9 @@
 import keras
 from keras import ops
 
-from wnet_tf.config import LossConfig, OptimConfig
+from wnet_tf.config import Config, LossConfig, OptimConfig
 from wnet_tf.losses import ncut_features, reconstruction_loss, soft_ncut_loss
+from wnet_tf.model import build_wnet
 
 
 def learning_rate(config: OptimConfig, step):
@@ -148,3 +149,16 @@ class WNetTrainer(keras.Model):
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def build_trainer(config: Config, sync_batch_norm=False):
+    """The W-Net of `config.model` and its two optimizers, compiled (under tf.distribute, build
+    it inside the strategy's scope)."""
+    encoder, decoder = build_wnet(config.model, sync_batch_norm=sync_batch_norm)
+    trainer = WNetTrainer(encoder, decoder, config.loss, config.optim)
+    # No XLA over the whole step on TensorFlow: it makes the convolutions ~10x slower on CPU,
+    # and the N-cut already compiles itself (loss.jit). On JAX the step is jitted whole
+    # (wnet_tf.jax_train).
+    trainer.compile(make_optimizer(config.optim, config.train.precision),
+                    make_optimizer(config.optim, config.train.precision), jit_compile=False)
+    return trainer
