@@ -33,7 +33,7 @@ def command(config_path, workdir, overrides, strategy, progress):
     except ConfigError as err:
         raise click.BadParameter(str(err), param_hint="CONFIG / --set") from None
     # Imported here so that --help and config errors do not wait for TensorFlow.
-    from wnet_tf.data import check_inputs
+    from wnet_tf.inputs import check_inputs
     from wnet_tf.run import NonFiniteLossError, train
 
     try:  # before the run directory exists: a run that cannot start leaves nothing behind
