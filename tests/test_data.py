@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from wnet_tf import data, records
+from wnet_tf import data, inputs, records
 from wnet_tf.config import DataConfig
 
 SIZE = 16
@@ -169,7 +169,7 @@ def test_folder_source_skips_bad_files(tmp_path):
 
 
 def test_skimage_source_reads_the_images_in_the_wheel():
-    files = data.skimage_images()
+    files = inputs.skimage_images()
     assert len(files) >= 10 and all(f.is_file() for f in files)
     cfg = config("", source="skimage", preprocess="center_crop", batch_size=len(files))
     (batch,) = list(data.make_dataset(cfg, "val", training=False))  # every file decodes

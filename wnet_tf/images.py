@@ -81,10 +81,16 @@ def error_reason(err: BaseException) -> str:
     return text.strip() or type(err).__name__
 
 
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W, C) with C in 1..4 -> (H, W, 3): grey (C = 1, 2) repeated, alpha (C = 2, 4) dropped,
+    as wnet_tf.data.to_rgb does for TensorFlow's decodes."""
+    return np.ascontiguousarray(image[..., :1].repeat(3, -1) if image.shape[-1] < 3
+                                else image[..., :3])
+
+
 def as_float_rgb(array: np.ndarray) -> np.ndarray:
     """A decoded (H, W) or (H, W, C) array, C in 1..4, of unsigned integers or floats ->
-    (H, W, 3) float32 in [0, 1]: integers divided by their type's maximum, grey repeated, alpha
-    dropped (as wnet_tf.data.to_rgb does for TensorFlow's decodes)."""
+    (H, W, 3) float32 in [0, 1]: integers divided by their type's maximum, then `to_rgb`."""
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or not 1 <= array.shape[-1] <= 4:
@@ -93,8 +99,7 @@ def as_float_rgb(array: np.ndarray) -> np.ndarray:
         image = array.astype(np.float32) / np.iinfo(array.dtype).max
     else:
         image = np.clip(array.astype(np.float32), 0.0, 1.0)
-    image = image[..., :1].repeat(3, -1) if image.shape[-1] < 3 else image[..., :3]
-    return np.ascontiguousarray(image)
+    return to_rgb(image)
 
 
 def decode_other(data: bytes, fmt: str) -> np.ndarray:

@@ -36,7 +36,7 @@ def command(config_path, workdir, overrides, strategy, progress):
     # Imported here so that --help and config errors do not wait for TensorFlow or JAX.
     import keras
 
-    from wnet_tf.data import check_inputs
+    from wnet_tf.inputs import check_inputs
     from wnet_tf.loop import NonFiniteLossError
 
     if keras.backend.backend() == "jax":

@@ -1,0 +1,318 @@
+"""Images to (B, S, S, 3) float32 batches in [0, 1] with NumPy and Pillow: wnet_tf.data's pipeline
+for a machine that has no TensorFlow (training on JAX).
+
+The same decode, resize, crop and flip semantics as wnet_tf.data, and the same pixels to float32
+round-off except for JPEGs: TensorFlow decodes them with libjpeg's fast integer IDCT, which Pillow
+does not offer with smooth chroma upsampling, so Pillow's accurate IDCT is used and a JPEG's
+values differ by 1.3/255 on average (21/255 at most over 103 BSDS500 and scikit-image JPEGs;
+tests/test_arrays.py compares every case with tf.data). The random crops and flips follow the
+same laws, not the same draws.
+
+Reads image files only (data.source "folder" or "skimage"). Importing this module imports
+neither TensorFlow nor JAX.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import itertools
+import logging
+import os
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from PIL import Image
+
+from wnet_tf.config import DataConfig
+from wnet_tf.images import TF_FORMATS, ImageError, error_reason, sniff_format, to_rgb
+from wnet_tf.inputs import input_files
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------------------------------------
+# Decode: as wnet_tf.data.decode_image (tf.io.decode_image) decodes.
+
+
+def decode_image(encoded: bytes, name="image") -> np.ndarray:
+    """Encoded JPEG, PNG, BMP or GIF bytes -> float32 (H, W, C) in [0, 1], C as stored (1 to 4).
+
+    8-bit images are divided by 255 and 16-bit PNGs by 65535; CMYK JPEGs come out as RGB; a GIF
+    gives its first frame. Raises ImageError (naming `name`) on bytes that do not decode.
+    """
+    fmt = sniff_format(encoded)
+    if fmt not in TF_FORMATS:
+        raise ImageError(name, "empty file" if not encoded else
+                         f"not a JPEG, PNG, BMP or GIF ({fmt or f'starts with {encoded[:8]!r}'})")
+    try:
+        with Image.open(io.BytesIO(encoded), formats=[fmt.upper()]) as picture:
+            array = _samples(picture, fmt, encoded)
+    except Exception as err:  # Pillow raises OSError, ValueError, SyntaxError...: all mean this
+        raise ImageError(name, f"does not decode as {fmt} ({error_reason(err)})") from None
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) * np.float32(1 / 65535)
+    if fmt == "png":  # TensorFlow reads 8-bit PNG samples widened to 16 bits (v * 257)
+        return (array.astype(np.float32) * 257) * np.float32(1 / 65535)
+    return array.astype(np.float32) * np.float32(1 / 255)
+
+
+def _samples(picture, fmt, encoded) -> np.ndarray:
+    """A Pillow image -> uint8 or uint16 (H, W[, C]), the samples TensorFlow's decoder gives."""
+    mode = picture.mode
+    rawmode = picture.tile[0].args if fmt == "png" and picture.tile else ""
+    if rawmode in ("RGB;16B", "RGBA;16B", "LA;16B"):
+        return _png16(encoded, rawmode)
+    if fmt == "gif":  # first frame as RGB; TensorFlow leaves transparent pixels black
+        rgb = np.asarray(picture.convert("RGB"))
+        clear = picture.info.get("transparency")
+        return rgb if clear is None else np.where((np.asarray(picture) == clear)[..., None], 0, rgb)
+    if mode == "CMYK":
+        # TensorFlow's conversion (jpeg_mem.cc) in integers, on Pillow's (Adobe-uninverted) CMYK.
+        ink = 255 - np.asarray(picture).astype(np.uint16)
+        return (ink[..., :3] * ink[..., 3:] // 255).astype(np.uint8)
+    if mode == "P" and fmt == "bmp":
+        return np.asarray(picture)  # TensorFlow reads an 8-bit BMP's indices as grey levels
+    if mode == "P":
+        return np.asarray(picture.convert("RGBA" if "transparency" in picture.info else "RGB"))
+    if mode == "1":
+        return np.asarray(picture.convert("L"))
+    return np.asarray(picture)
+
+
+def _png16(encoded, rawmode) -> np.ndarray:
+    """A 16-bit colour or grey-alpha PNG as uint16 (H, W, C). Pillow keeps only the high byte of
+    each sample, so the rows are read again with another unpacking of the same bits: as
+    little-endian samples (the low bytes), or for grey-alpha as four plain bytes a pixel."""
+    def read(raw):
+        with Image.open(io.BytesIO(encoded), formats=["PNG"]) as picture:
+            picture.tile = [picture.tile[0]._replace(args=raw)]
+            return np.asarray(picture).astype(np.uint16)
+
+    if rawmode == "LA;16B":
+        octets = read("RGBA")  # L high, L low, A high, A low
+        return octets[..., 0::2] << 8 | octets[..., 1::2]
+    return read(rawmode) << 8 | read(rawmode[:-1] + "L")
+
+
+# ---------------------------------------------------------------------------------------------
+# Resize: each of tf.image.resize's two methods is a linear map per axis, a weight matrix
+# with a narrow band of nonzeros.
+
+
+def area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) float32 weights of tf.image.resize(method="area") along one axis: output
+    pixel i averages the input interval [i, i + 1) * n_in / n_out, each input pixel weighted by
+    how much of it the interval covers.
+
+    The interval's ends are computed in float32 as TensorFlow computes them (resize_area_op.cc):
+    near pixel 400 a float32 step is 3e-5, which moves TensorFlow's weights (and the sum of a
+    row, by up to 1.5e-5) by that much, so exact ends would differ from it as much. An end that
+    float32 puts beyond the last pixel counts that pixel again, as TensorFlow's bounding does.
+    """
+    f32 = np.float32
+    scale = f32(n_in) / f32(n_out)
+    lo = (np.arange(n_out, dtype=f32) * scale)[:, None]
+    hi = (np.arange(1, n_out + 1, dtype=f32) * scale)[:, None]
+    pixel = np.arange(n_in + 1, dtype=f32)
+    covered = np.where(pixel < lo, np.where(pixel + 1 > hi, scale, pixel + 1 - lo),
+                       np.where(pixel + 1 > hi, hi - pixel, f32(1)))
+    covered = np.where((pixel >= np.floor(lo)) & (pixel < np.ceil(hi)), covered, f32(0))
+    covered[:, n_in - 1] += covered[:, n_in]
+    return covered[:, :n_in] / scale
+
+
+def triangle_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) float32 weights of tf.image.resize(antialias=True) (bilinear) along one
+    axis: a triangle kernel at each output pixel's centre, widened by n_in / n_out when shrinking
+    so that it low-pass filters, normalised to sum to 1 (which also handles the borders).
+    Positions in float32 as TensorFlow's scale_and_translate computes them (see area_weights)."""
+    f32 = np.float32
+    inv_scale = f32(1.0 / float(f32(n_out) / f32(n_in)))
+    width = max(inv_scale, f32(1))
+    centres = (np.arange(n_out, dtype=f32) + f32(0.5)) * inv_scale
+    offset = np.arange(n_in, dtype=f32) + f32(0.5) - centres[:, None]
+    weights = np.maximum(f32(1) - np.abs(offset * (f32(1) / width)), f32(0))
+    return weights * (f32(1) / weights.sum(axis=1, keepdims=True))
+
+
+def resample(image: np.ndarray, height_width) -> np.ndarray:
+    """An (H, W, C) float map to `height_width` as wnet_tf.data.resample: the area average when
+    neither side grows, else antialiased bilinear; both weigh each output pixel's inputs by
+    weights that sum to 1 (the area's to float32 round-off of its interval ends)."""
+    (h, w), (new_h, new_w) = image.shape[:2], height_width
+    kind = "area" if h >= new_h and w >= new_w else "triangle"
+    out = _apply_rows(np.asarray(image, np.float32), *_band(kind, h, new_h))
+    return _apply_rows(out.transpose(1, 0, 2), *_band(kind, w, new_w)).transpose(1, 0, 2)
+
+
+@functools.lru_cache(maxsize=64)
+def _band(kind: str, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """(index, weights), both (n_out, k): the band of nonzeros of a weight matrix, row i's
+    inputs index[i] weighted by weights[i]. Made once per size (a folder's images come in few).
+
+    Applying the band, not the matrix: k / n_in of a matrix product's work (k = 3 of 321 for
+    BSDS to 224), and no BLAS, whose threads, called from every decoding thread, fought for the
+    cores (3x slower on 2 cores, measured)."""
+    weights = (area_weights if kind == "area" else triangle_weights)(n_in, n_out)
+    nonzero = weights != 0
+    starts = nonzero.argmax(axis=1)
+    ends = n_in - nonzero[:, ::-1].argmax(axis=1)
+    columns = starts[:, None] + np.arange((ends - starts).max())
+    index = np.minimum(columns, n_in - 1)
+    band = np.where(columns < n_in, np.take_along_axis(weights, index, axis=1), np.float32(0))
+    index.flags.writeable = band.flags.writeable = False
+    return index, band
+
+
+def _apply_rows(image, index, weights):
+    """out[i] = sum_j weights[i, j] * image[index[i, j]]: a banded matrix times the first axis."""
+    out = np.zeros((len(index), *image.shape[1:]), np.float32)
+    for j in range(index.shape[1]):
+        out += weights[:, j, None, None] * image[index[:, j]]
+    return out
+
+
+def _resize(image, height_width):
+    return np.clip(resample(image, height_width), 0.0, 1.0)
+
+
+def resize(image: np.ndarray, size: int) -> np.ndarray:
+    """The whole image to (size, size): the paper's preprocessing (aspect ratio not kept)."""
+    return _resize(image, (size, size))
+
+
+def resize_short_side(image: np.ndarray, size: int) -> np.ndarray:
+    """Scale so that the shorter side is `size`, keeping the aspect ratio (rounded in float32,
+    half to even, as TensorFlow rounds)."""
+    hw = np.array(image.shape[:2], np.float32)
+    scale = np.float32(size) / hw.min()
+    return _resize(image, np.maximum(np.round(hw * scale).astype(np.int64), size))
+
+
+def center_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central (size, size) window of an image at least that large."""
+    h, w = image.shape[:2]
+    top, left = (h - size) // 2, (w - size) // 2
+    return image[top:top + size, left:left + size]
+
+
+def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A (size, size) window at a uniformly random position."""
+    h, w = image.shape[:2]
+    top, left = rng.integers(h - size + 1), rng.integers(w - size + 1)
+    return image[top:top + size, left:left + size]
+
+
+def random_flip(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Left-right flip with probability 1/2."""
+    return image[:, ::-1] if rng.random() < 0.5 else image
+
+
+def preprocess(image: np.ndarray, config: DataConfig, *, training: bool,
+               rng: np.random.Generator | None = None) -> np.ndarray:
+    """A decoded (H, W, 1..4) image -> (S, S, 3) float32 in [0, 1], S = config.image_size, as
+    wnet_tf.data.preprocess. `rng` draws the random crop and flip (training only); outside
+    training a random crop is a centre crop and there is no flip."""
+    if training and rng is None:
+        raise ValueError("preprocess(training=True) needs rng, a numpy.random.Generator")
+    size = config.image_size
+    image = to_rgb(image)
+    if config.preprocess == "resize":
+        image = resize(image, size)
+    elif config.preprocess == "random_crop" and training:
+        image = random_crop(resize_short_side(image, size), size, rng)
+    else:
+        image = center_crop(resize_short_side(image, size), size)
+    if config.random_flip and training:
+        image = random_flip(image, rng)
+    return np.ascontiguousarray(image)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline.
+
+
+def batches(config: DataConfig, split: str, *, training: bool) -> Iterator[np.ndarray]:
+    """Batches of float32 images (B, S, S, 3) in [0, 1] for `split` ("train" or "val"), as
+    wnet_tf.data.make_dataset gives them.
+
+    training=True: files shuffled anew each epoch, random augmentation, repeated forever, full
+    batches only. training=False: one pass in a fixed order, no augmentation, the last batch
+    may be short. With `config.seed` set, order and augmentation are the same on every run.
+    Files that do not decode are skipped with a logged warning; ValueError if none decodes.
+    Errors in the config (source, missing files) are raised here, before the first batch.
+    """
+    if config.source == "tfrecord":
+        raise ValueError("data.source='tfrecord': TFRecords are read by tf.data "
+                         "(wnet_tf.data.make_dataset); without TensorFlow use "
+                         "data.source=folder with the image files")
+    files = input_files(config, split)
+    # % 2**64: SeedSequence takes no negative seed (tf.data does).
+    seed = config.seed % 2**64 if config.seed is not None else secrets.randbits(31)
+    return _batches(files, config, seed, split, training)
+
+
+def _rng(seed: int, stream: int, n: int) -> np.random.Generator:
+    """The generator for draw `n` of `stream` (0: an epoch's file order, 1: an element's
+    augmentation): a function of the seed alone, so a seeded run repeats itself."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, n)))
+
+
+def _batches(files, config, seed, split, training):
+    bad = set()  # files that failed once are not read again
+
+    def elements():  # (index, path); element i is augmented by _rng(seed, 1, i)
+        if not training:
+            yield from enumerate(files)
+            return
+        epochs = (_rng(seed, 0, epoch).permutation(files) for epoch in itertools.count())
+        good = (path for order in epochs for path in order if path not in bad)
+        yield from enumerate(good)
+
+    def load(element):
+        index, path = element
+        try:
+            with open(path, "rb") as f:
+                image = decode_image(f.read(), path)
+        except (ImageError, OSError) as err:
+            return path, err
+        return path, preprocess(image, config, training=training, rng=_rng(seed, 1, index))
+
+    batch = []
+    for path, image in _read_ahead(load, elements(), ahead=2 * config.batch_size):
+        if isinstance(image, Exception):
+            if path not in bad:  # read ahead, a file may fail again before it is known bad
+                log.warning("skipped %s", image)
+                bad.add(path)
+            if len(bad) == len(files):
+                raise ValueError(f"data.{split}: none of its {len(files)} files decodes "
+                                 f"(the last: {image})")
+            continue
+        batch.append(image)
+        if len(batch) == config.batch_size:
+            yield np.stack(batch)
+            batch = []
+    if batch and not training:
+        yield np.stack(batch)
+
+
+def _read_ahead(fn: Callable, items: Iterable, *, ahead: int) -> Iterator:
+    """fn(item) for each item, in order, computed by a few threads (Pillow's decoders and NumPy's
+    array operations release the GIL) at most `ahead` items ahead of the consumer."""
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        pending = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) > ahead:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # the consumer stopped early: do not decode what nobody will read
+            for future in pending:
+                future.cancel()
