@@ -155,6 +155,29 @@ def test_shipped_weights_load_exactly_and_match_an_export(tmp_path, monkeypatch)
     assert isinstance(pretrained.open_model("tiny"), pretrained.Segmenter)
 
 
+def test_weights_split_into_parts_load_as_one_file(tmp_path, monkeypatch):
+    encoder, decoder = _ship(tmp_path, np.float16)
+    folder = tmp_path / "models" / "tiny"
+    limit = 4096  # bytes: the tiny W-Net's float16 arrays take several such files
+    written = pretrained.save_weights(encoder, decoder, folder / pretrained.WEIGHTS_FILE,
+                                      np.float16, max_bytes=limit)
+    assert not (folder / pretrained.WEIGHTS_FILE).exists()  # replaced by its parts
+    assert len(written) > 2 and [p.name for p in written][:2] == ["weights-1.npz", "weights-2.npz"]
+    assert pretrained.weight_files(folder / pretrained.WEIGHTS_FILE) == written
+    for part in written:
+        with np.load(part) as data:
+            assert sum(data[k].nbytes for k in data.files) <= limit
+    monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path / "models")
+    assert pretrained.available() == ["tiny"]
+    model = pretrained.load("tiny")
+    for a, b in zip(encoder.weights + decoder.weights,
+                    model.encoder.weights + model.decoder.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy().astype(np.float16), b.numpy())
+    assert isinstance(pretrained.open_model(folder), pretrained.Segmenter)  # a folder anywhere
+    with pytest.raises(ValueError, match="more than max_bytes=16"):
+        pretrained.save_weights(encoder, decoder, tmp_path / "w.npz", max_bytes=16)
+
+
 def test_weights_of_another_model_are_refused(tmp_path, monkeypatch):
     _ship(tmp_path)
     monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path / "models")
@@ -170,7 +193,7 @@ def test_unknown_names_and_folders_say_what_there_is(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="no shipped model named 'nope'"):
         pretrained.load("nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="not a SavedModel"):
+    with pytest.raises(FileNotFoundError, match="neither a SavedModel folder"):
         pretrained.open_model(tmp_path / "empty")
     from wnet_tf.segment import command
 

@@ -1,7 +1,9 @@
-"""Ship a training run as a model inside the package: wnet_tf/models/NAME/{config.json,
-weights.npz}, which `--model NAME` and `wnet_tf.pretrained.load(NAME)` then use.
+"""Ship a training run (on either backend) as a model inside the package:
+wnet_tf/models/NAME/{config.json, weights.npz}, which `--model NAME` and
+`wnet_tf.pretrained.load(NAME)` then use.
 
-    python tools/ship_model.py RUN_DIR NAME [--checkpoint PREFIX] [--config JSON] [--float16]
+    python tools/ship_model.py RUN_DIR NAME [--checkpoint PATH] [--config JSON] [--float16]
+        [--models-dir DIR] [--max-mib N]
 """
 
 from pathlib import Path
@@ -13,19 +15,26 @@ import numpy as np
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("name")
-@click.option("--checkpoint", help="A checkpoint prefix (default: the run's latest).")
+@click.option("--checkpoint", help="A checkpoint prefix, or a state file of a run on JAX "
+                                   "(default: the run's latest).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="Ship this config (same model and data sections) instead of the run's: "
                    "e.g. with the post-processing chosen after training.")
 @click.option("--float16", is_flag=True, help="Store the weights as float16 (half the size).")
-def main(run_dir, name, checkpoint, config_path, float16):
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write NAME/ here instead of inside the package.")
+@click.option("--max-mib", type=click.FloatRange(min=0, min_open=True),
+              help="Split the weights into files of at most this many MiB each.")
+def main(run_dir, name, checkpoint, config_path, float16, models_dir, max_mib):
     from wnet_tf.config import ConfigError
     from wnet_tf.pretrained import ship_run
 
     try:
         folder = ship_run(run_dir, name, checkpoint=checkpoint, config_path=config_path,
-                          dtype=np.float16 if float16 else np.float32)
-    except (FileNotFoundError, ConfigError) as err:
+                          dtype=np.float16 if float16 else np.float32,
+                          max_bytes=int(max_mib * 2**20) if max_mib else None,
+                          **({"models_dir": models_dir} if models_dir else {}))
+    except (FileNotFoundError, ValueError, ConfigError) as err:
         raise click.ClickException(str(err)) from None
     size = sum(p.stat().st_size for p in folder.iterdir())
     click.echo(f"shipped {run_dir} as {name}: {folder} ({size / 1e6:.1f} MB)")

@@ -9,7 +9,6 @@ Endpoints, each for a batch of RGB images of any size, (None, None, None, 3):
 `serving_default` is `segment`.
 """
 
-import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -19,22 +18,11 @@ import keras
 import tensorflow as tf
 
 from wnet_tf.config import load_config
-from wnet_tf.model import build_wnet
+from wnet_tf.model import build_wnet, float32_policy
 from wnet_tf.rundir import CONFIG_FILE, latest_checkpoint, restore_networks
 
 FLOAT_IMAGES = tf.TensorSpec((None, None, None, 3), tf.float32, name="images")
 UINT8_IMAGES = tf.TensorSpec((None, None, None, 3), tf.uint8, name="images")
-
-
-@contextlib.contextmanager
-def float32_policy():
-    """Builds layers in float32 whatever the global policy, and restores it afterwards."""
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 def save_serving_model(encoder, decoder, path):

@@ -13,6 +13,8 @@ Keras backend. Under TensorFlow, batch norm uses TensorFlow's fused kernel and c
 across tf.distribute replicas; elsewhere it is Keras' own, with the same variables.
 """
 
+import contextlib
+
 import keras
 from keras import layers, ops
 
@@ -319,3 +321,14 @@ def build_wnet(config: ModelConfig, *, sync_batch_norm=False):
                          sync_batch_norm=sync_batch_norm)
     decoder = build_unet(config.k, 3, config, "dec", sync_batch_norm=sync_batch_norm)
     return encoder, decoder
+
+
+@contextlib.contextmanager
+def float32_policy():
+    """Builds layers in float32 whatever the global policy, and restores it afterwards."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

@@ -21,13 +21,15 @@ def parse_scale(value):
 
 
 def model_option(default=None):
-    """`--model`, shared by segment and postprocess: a SavedModel folder or a shipped name."""
+    """`--model`, shared by segment and postprocess: a SavedModel folder, a shipped-model
+    folder or a shipped name."""
     from wnet_tf.pretrained import available
 
     names = ", ".join(available()) or "none yet"
     return click.option(
         "--model", "model_spec", default=default, show_default=default is not None,
-        help=f"A SavedModel folder from `wnet-tf export`, or the name of a model that ships "
+        help=f"A SavedModel folder from `wnet-tf export`, a shipped-model folder (config.json "
+             f"and weights, e.g. from tools/gpu_train.sh), or the name of a model that ships "
              f"with wnet-tf ({names}; `bsds500` is trained on the BSDS500 train images).")
 
 

@@ -7,8 +7,9 @@
 
 A shipped model is a folder `wnet_tf/models/NAME/` holding `config.json` (the run's resolved
 config) and `weights.npz` (every variable of both networks, float32 unless saved smaller, in
-the networks' variable order). `ship_run` writes one from a training run
-(`python tools/ship_model.py RUN_DIR NAME`).
+the networks' variable order), or the same arrays in parts `weights-1.npz`, `weights-2.npz`, ...
+when saved with a size limit per file. `ship_run` writes one from a training run on either
+backend (`python tools/ship_model.py RUN_DIR NAME`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wnet_tf.files import atomic_write
 from wnet_tf.rundir import CONFIG_FILE  # a shipped model's config has the run's name
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -30,7 +32,18 @@ def available() -> list[str]:
     """The names of the models that ship inside the package."""
     if not MODELS_DIR.is_dir():
         return []
-    return sorted(p.name for p in MODELS_DIR.iterdir() if (p / WEIGHTS_FILE).is_file())
+    return sorted(p.name for p in MODELS_DIR.iterdir() if weight_files(p / WEIGHTS_FILE))
+
+
+def weight_files(path) -> list[Path]:
+    """The files that hold the weights saved as `path`: the file itself, or its parts
+    (STEM-1.npz, STEM-2.npz, ...) in order; [] if neither is there."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    parts = {p: re.fullmatch(rf"{re.escape(path.stem)}-(\d+)\.npz", p.name)
+             for p in path.parent.glob(f"{path.stem}-*.npz")}
+    return sorted((p for p, m in parts.items() if m), key=lambda p: int(parts[p].group(1)))
 
 
 @dataclass(frozen=True)
@@ -122,42 +135,72 @@ def _key(i, net, variable):
     return f"{i:04d}:{net}/{re.sub(r'[^A-Za-z0-9_./-]', '_', variable.path)}"
 
 
-def save_weights(encoder, decoder, path, dtype=np.float32) -> None:
+def save_weights(encoder, decoder, path, dtype=np.float32, max_bytes=None) -> list[Path]:
     """Every variable of both networks as `dtype` arrays (float16 halves the file) in one
-    compressed .npz, keyed by order and name so that loading checks both."""
+    compressed .npz, keyed by order and name so that loading checks both; with `max_bytes`,
+    in as many parts as keep each file's arrays within it (see `weight_files`). Returns the
+    files written."""
+    path = Path(path)
     arrays = {_key(i, net, v): np.asarray(v.numpy(), dtype)
               for i, (net, v) in enumerate(_variables(encoder, decoder))}
-    with open(path, "wb") as f:
-        np.savez_compressed(f, **arrays)
+    parts = [{}]
+    for key, array in arrays.items():
+        if max_bytes and parts[-1] and _bytes(parts[-1]) + array.nbytes > max_bytes:
+            parts.append({})
+        parts[-1][key] = array
+    if max_bytes and any(_bytes(part) > max_bytes for part in parts):
+        raise ValueError(f"{path}: a single variable holds more than max_bytes={max_bytes}")
+    names = [path] if len(parts) == 1 else [path.with_name(f"{path.stem}-{i}.npz")
+                                            for i in range(1, len(parts) + 1)]
+    for old in weight_files(path):
+        old.unlink()  # no stale part may mix with the new ones
+    for name, part in zip(names, parts, strict=True):
+        atomic_write(name, lambda tmp, part=part: np.savez_compressed(tmp, **part))
+    return names
+
+
+def _bytes(arrays):
+    return sum(a.nbytes for a in arrays.values())
 
 
 def load_weights(encoder, decoder, path) -> None:
-    """Assigns the arrays `save_weights` wrote, after checking that they are the same variables
-    (names, order and shapes): another model section raises a ValueError naming the first
-    mismatch."""
-    with np.load(path) as data:
-        keys = sorted(data.files)
-        variables = _variables(encoder, decoder)
-        if len(keys) != len(variables):
-            raise ValueError(f"{path}: {len(keys)} arrays for a model with {len(variables)} "
-                             "variables (is config.json the one these weights were saved with?)")
-        for key, (i, (net, variable)) in zip(keys, enumerate(variables), strict=True):
-            array = data[key]
-            if key != _key(i, net, variable) or array.shape != tuple(variable.shape):
-                raise ValueError(f"{path}: array {key} {array.shape} does not fit variable "
-                                 f"{net}/{variable.path} {tuple(variable.shape)}")
-            variable.assign(array.astype(variable.dtype))
+    """Assigns the arrays `save_weights` wrote (one file or its parts), after checking that they
+    are the same variables (names, order and shapes): another model section raises a
+    ValueError naming the first mismatch."""
+    files = weight_files(path)
+    if not files:
+        raise FileNotFoundError(f"{path}: no such weights file (nor its parts)")
+    arrays = {}
+    for file in files:
+        with np.load(file) as data:
+            arrays.update((key, data[key]) for key in data.files)
+    keys = sorted(arrays)
+    variables = _variables(encoder, decoder)
+    if len(keys) != len(variables):
+        raise ValueError(f"{path}: {len(keys)} arrays for a model with {len(variables)} "
+                         "variables (is config.json the one these weights were saved with?)")
+    for key, (i, (net, variable)) in zip(keys, enumerate(variables), strict=True):
+        array = arrays[key]
+        if key != _key(i, net, variable) or array.shape != tuple(variable.shape):
+            raise ValueError(f"{path}: array {key} {array.shape} does not fit variable "
+                             f"{net}/{variable.path} {tuple(variable.shape)}")
+        variable.assign(array.astype(variable.dtype))
 
 
 def load(name: str) -> Segmenter:
     """A model that ships inside the package, by name (see `available()`)."""
     folder = MODELS_DIR / name
-    if not (folder / WEIGHTS_FILE).is_file():
+    if not weight_files(folder / WEIGHTS_FILE):
         names = ", ".join(available()) or "none"
         raise FileNotFoundError(f"no shipped model named {name!r} (shipped: {names})")
+    return load_folder(folder)
+
+
+def load_folder(folder) -> Segmenter:
+    """A shipped-model folder anywhere (config.json and weights), e.g. one that
+    tools/gpu_train.sh brought back."""
     from wnet_tf.config import config_from_dict
-    from wnet_tf.export import float32_policy
-    from wnet_tf.model import build_wnet
+    from wnet_tf.model import build_wnet, float32_policy
 
     config = json.loads((folder / CONFIG_FILE).read_text())
     with float32_policy():
@@ -167,11 +210,15 @@ def load(name: str) -> Segmenter:
 
 
 def open_model(spec) -> Segmenter | SavedModelSegmenter:
-    """A SavedModel folder (from `wnet-tf export`) or the name of a shipped model."""
+    """A SavedModel folder (from `wnet-tf export`), a shipped-model folder (config.json and
+    weights), or the name of a model shipped inside the package."""
     path = Path(spec)
     if path.is_dir():
+        if weight_files(path / WEIGHTS_FILE) and (path / CONFIG_FILE).is_file():
+            return load_folder(path)
         if not (path / "saved_model.pb").is_file():
-            raise FileNotFoundError(f"{path}: not a SavedModel folder (no saved_model.pb)")
+            raise FileNotFoundError(f"{path}: neither a SavedModel folder (no saved_model.pb) "
+                                    f"nor a shipped-model folder (no {WEIGHTS_FILE})")
         return SavedModelSegmenter(path)
     if str(spec) in available():
         return load(str(spec))
@@ -181,14 +228,14 @@ def open_model(spec) -> Segmenter | SavedModelSegmenter:
 
 
 def ship_run(run_dir, name, *, checkpoint=None, config_path=None, models_dir=MODELS_DIR,
-             dtype=np.float32) -> Path:
-    """Writes a run's latest checkpoint (or `checkpoint`) as the shipped model `name`:
-    `models_dir/name/{config.json, weights.npz}`. The config is the run's, or `config_path`'s
-    (for the post-processing chosen after training), whose model and data sections must then
-    be the run's. Returns that folder."""
+             dtype=np.float32, max_bytes=None) -> Path:
+    """Writes a run's latest checkpoint (or `checkpoint`; a run on either backend) as the
+    shipped model `name`: `models_dir/name/{config.json, weights.npz}` (the weights in parts of
+    at most `max_bytes` each, if given). The config is the run's, or `config_path`'s (for the
+    post-processing chosen after training), whose model and data sections must then be the
+    run's. Returns that folder."""
     from wnet_tf.config import ConfigError, config_to_dict, load_config, save_config
-    from wnet_tf.export import float32_policy
-    from wnet_tf.model import build_wnet
+    from wnet_tf.model import build_wnet, float32_policy
     from wnet_tf.rundir import latest_checkpoint, restore_networks
 
     run_dir = Path(run_dir)
@@ -208,6 +255,6 @@ def ship_run(run_dir, name, *, checkpoint=None, config_path=None, models_dir=MOD
     restore_networks(encoder, decoder, checkpoint)
     folder = Path(models_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
-    save_weights(encoder, decoder, folder / WEIGHTS_FILE, dtype)
+    save_weights(encoder, decoder, folder / WEIGHTS_FILE, dtype, max_bytes)
     save_config(config, folder / CONFIG_FILE)
     return folder
