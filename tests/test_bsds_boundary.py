@@ -26,6 +26,11 @@ def test_segmentation_boundaries_are_seg2bdry_image_size():
     assert np.array_equal(boundary.segmentation_boundaries(seg), expected)
 
 
+# The most pixels of 320 that the randomised matching may lose on maps that match exactly (see
+# test_shift_within_and_beyond_the_tolerance for the measured spread).
+DROPS = 8
+
+
 def _line(shape, column):
     bmap = np.zeros(shape, bool)
     bmap[20:180, column] = True
@@ -40,10 +45,14 @@ def test_shift_within_and_beyond_the_tolerance(shift, matched):
     scores = boundary.score_boundaries([_line((200, 200), 100 + shift)], [human, human])
     assert scores.sum_r[0] == 2 * 160 and scores.sum_p[0] == 160
     if matched:
-        # The benchmark's C++ matching approximates the optimum through random outlier links and
-        # drops a pixel now and then, even on identical maps (1 of 160 seen): as the official.
-        assert 2 * 160 - 2 <= scores.cnt_r[0] <= 2 * 160
-        assert 160 - 1 <= scores.cnt_p[0] <= 160
+        # The benchmark's C++ matching approximates the optimum through random outlier links
+        # (seeded from the clock) and drops a pixel now and then, even on identical maps, as the
+        # official one does. Measured over 3000 calls each, shift 0 and 2: annotators' pixels
+        # lost 0 to 5 of 320 (5 in 0.1% of calls; mean 0.7), machine pixels 0 or 1 of 160. The
+        # bounds, 8 and 4, lie where such drops are out of reach (Poisson tail < 1e-7), and
+        # still far from the 0 of a shift beyond the tolerance.
+        assert 2 * 160 - DROPS <= scores.cnt_r[0] <= 2 * 160
+        assert 160 - DROPS // 2 <= scores.cnt_p[0] <= 160
     else:
         assert scores.cnt_r[0] == scores.cnt_p[0] == 0
 
@@ -53,9 +62,9 @@ def test_machine_pixels_match_any_annotator():
     left, right = _line((200, 200), 50), _line((200, 200), 150)
     scores = boundary.score_boundaries([left | right], [left, right])
     # Every machine pixel matches one annotator, each annotator its own line: precision and recall
-    # 1, up to the pixel the C++ code may drop.
+    # 1, up to the pixels the C++ code may drop (measured over 3000 calls: 0 to 5 of 320).
     assert (scores.sum_p[0], scores.sum_r[0]) == (320, 320)
-    assert 318 <= scores.cnt_p[0] <= 320 and 318 <= scores.cnt_r[0] <= 320
+    assert 320 - DROPS <= scores.cnt_p[0] <= 320 and 320 - DROPS <= scores.cnt_r[0] <= 320
 
 
 def test_summary_arithmetic():

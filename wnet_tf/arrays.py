@@ -18,7 +18,6 @@ import functools
 import io
 import itertools
 import logging
-import os
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -30,6 +29,7 @@ from PIL import Image
 from wnet_tf.config import DataConfig
 from wnet_tf.images import TF_FORMATS, ImageError, error_reason, sniff_format, to_rgb
 from wnet_tf.inputs import input_files
+from wnet_tf.workers import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ def _batches(files, config, seed, split, training):
 def _read_ahead(fn: Callable, items: Iterable, *, ahead: int) -> Iterator:
     """fn(item) for each item, in order, computed by a few threads (Pillow's decoders and NumPy's
     array operations release the GIL) at most `ahead` items ahead of the consumer."""
-    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(min(8, usable_cores())) as pool:
         pending = deque()
         try:
             for item in items:
