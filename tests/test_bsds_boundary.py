@@ -67,6 +67,45 @@ def test_machine_pixels_match_any_annotator():
     assert 320 - DROPS <= scores.cnt_p[0] <= 320 and 320 - DROPS <= scores.cnt_r[0] <= 320
 
 
+def test_reach_is_the_matchings_window():
+    # 200x200: the tolerance is 2.12 pixels, so offsets with u^2 + v^2 <= 4: 1 + 4 + 4 + 4 pixels.
+    pixel = np.zeros((200, 200), bool)
+    pixel[100, 100] = True
+    assert np.count_nonzero(boundary.reach(pixel)) == 13
+    within = boundary.reach(_line((200, 200), 100))
+    assert within[20:180, 98:103].all() and not within[:, 103].any() and not within[:, 97].any()
+
+
+@needs_matching
+@pytest.mark.parametrize("shift", [2, 3])
+def test_reach_holds_what_the_matching_can_match(shift):
+    human, machine = _line((200, 200), 100), _line((200, 200), 100 + shift)
+    matched, _ = boundary.correspond(machine, human)
+    # Every match lies within reach (shift 2), none beyond it (shift 3).
+    assert not (matched & ~boundary.reach(human)).any()
+    assert matched.any() == (machine & boundary.reach(human)).any()
+
+
+def test_maps_differing_beyond_reach_are_matched_once(monkeypatch):
+    calls = []
+
+    def counted(machine, human, max_distance):
+        calls.append(np.count_nonzero(machine))
+        return machine.copy(), int(np.count_nonzero(human))
+
+    monkeypatch.setattr(boundary, "correspond", counted)
+    human = _line((200, 200), 100)
+    near, far, more = _line((200, 200), 102), _line((200, 200), 20), np.zeros((200, 200), bool)
+    more[10, 101] = more[100, 99] = True  # 10 rows above the human line's end; 1 pixel beside it
+    maps = [near, near | far, near | far | more]
+    scores = boundary.score_boundaries(maps, [human])
+    # The far line is beyond reach: the second map reuses the first's matching; the third adds a
+    # pixel within reach, and the matching sees only the pixels within reach.
+    assert calls == [160, 161]
+    assert scores.sum_p.tolist() == [160, 320, 322]
+    assert scores.cnt_p.tolist() == [160, 160, 161]
+
+
 def test_summary_arithmetic():
     # Two thresholds: (R, P) = (1, 0.5) then (0.5, 1); the best F lies on the line between.
     image = boundary.BoundaryScores(
@@ -154,3 +193,63 @@ def test_command_writes_boundary_files_for_several_methods(dataset):  # noqa: F8
         assert list(summary["boundary"]) == ["ODS", "OIS", "AP"]
         assert list(summary["boundary"]["ODS"]) == ["threshold", "recall", "precision", "F"]
         assert (out / name / "eval_bdry_thr.txt").read_text().count("\n") == 3
+
+
+# --------------------------------------------------------------------------- --pb errors
+
+
+def _pb_command(dataset, *extra):  # noqa: F811
+    from click.testing import CliRunner
+
+    from wnet_tf.evaluate import command
+
+    args = ["--gt", str(dataset / "gt"), "--pb", str(dataset / "pb"), *extra]
+    return CliRunner().invoke(command, args)
+
+
+def _write_pb(folder, names, array):
+    from test_bsds import save_png
+
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        save_png(folder / f"{name}.png", array)
+
+
+@pytest.mark.parametrize(
+    ("array", "expected"),
+    [
+        (np.zeros((3, 3, 3), np.uint8), "a boundary map must be a single-channel 8-bit image"),
+        (np.zeros((3, 3), np.uint16), "a boundary map must be a single-channel 8-bit image"),
+        (np.zeros((3, 4), np.uint8), "boundary map is 3x4, its ground truth"),
+    ],
+    ids=["rgb", "16-bit", "wrong-size"],
+)
+def test_pb_bad_maps_are_named(dataset, array, expected):  # noqa: F811
+    _write_pb(dataset / "pb", ["a", "b"], array)
+    result = _pb_command(dataset)
+    assert result.exit_code == 1, result.output
+    assert str(dataset / "pb" / "a.png") in result.output and expected in result.output
+
+
+def test_pb_unreadable_map_is_named(dataset):  # noqa: F811
+    _write_pb(dataset / "pb", ["a", "b"], np.zeros((3, 3), np.uint8))
+    (dataset / "pb" / "b.png").write_bytes(b"not a PNG")
+    result = _pb_command(dataset)
+    assert result.exit_code == 1, result.output
+    assert f"{dataset / 'pb' / 'b.png'}: unreadable image" in result.output
+
+
+def test_pb_missing_map_is_named(dataset):  # noqa: F811
+    _write_pb(dataset / "pb", ["a"], np.zeros((3, 3), np.uint8))
+    result = _pb_command(dataset)
+    assert result.exit_code == 1, result.output
+    assert f"1 in {dataset / 'gt'} without input in {dataset / 'pb'}: b" in result.output
+    result = _pb_command(dataset, "--allow-missing")
+    assert result.exit_code == 0, result.output
+    assert "skipped, no pb input: b" in result.output and "1 images" in result.output
+
+
+def test_pb_missing_folder_is_named(dataset):  # noqa: F811
+    result = _pb_command(dataset)
+    assert result.exit_code == 2 and str(dataset / "pb") in result.output
+    assert "does not exist" in result.output

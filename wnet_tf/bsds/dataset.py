@@ -314,7 +314,9 @@ def evaluate_dataset(
     if not items:
         raise BSDSError(f"no image has both ground truth in {gt_dir} and input in {input_dir}")
     work = partial(evaluate_image, nthresh=nthresh, boundaries=boundaries)
-    results = _run(work, items, jobs, progress)
+    # An image takes the boundary benchmark tens of seconds: one at a time, or a worker may sit
+    # idle at the end while the other finishes a pair.
+    results = _run(work, items, jobs, progress, chunksize=1 if boundaries else 2)
     if kind in ("ucm", "pb"):
         thresholds = ucm_thresholds(nthresh)
     else:
@@ -335,12 +337,13 @@ def evaluate_dataset(
     return Evaluation(region, without_gt, without_input, bdry)
 
 
-def _run(work, items, jobs, progress):
-    """`work` over `items`, results in order, in `jobs` processes, with an optional progress bar."""
+def _run(work, items, jobs, progress, chunksize=2):
+    """`work` over `items`, results in order, in `jobs` processes (`chunksize` images handed to a
+    worker at a time), with an optional progress bar."""
     from tqdm import tqdm
 
     parallel = jobs > 1 and len(items) > 1
     with ProcessPoolExecutor(min(jobs, len(items))) if parallel else nullcontext() as pool:
         # Small chunks keep the bar moving and every worker busy to the end.
-        results = pool.map(work, items, chunksize=2) if parallel else map(work, items)
+        results = pool.map(work, items, chunksize=chunksize) if parallel else map(work, items)
         return list(tqdm(results, total=len(items), unit="image", disable=not progress))
