@@ -1,6 +1,7 @@
 """Writing a file so that no reader, and no killed process, ever leaves half of it behind."""
 
 import os
+import re
 from pathlib import Path
 
 
@@ -24,3 +25,11 @@ def atomic_write(path, write):
 
 def atomic_write_text(path, text):
     atomic_write(path, lambda tmp: tmp.write_text(text, newline=""))
+
+
+def numbered(folder, stem, suffix=".npz") -> list[Path]:
+    """The files STEM-<n>SUFFIX in `folder`, in the order of n (checkpoint steps, weight parts)."""
+    pattern = re.compile(rf"{re.escape(stem)}-(\d+){re.escape(suffix)}")
+    found = [(int(m.group(1)), p) for p in Path(folder).glob(f"{stem}-*{suffix}")
+             if (m := pattern.fullmatch(p.name))]
+    return [p for _, p in sorted(found)]

@@ -18,6 +18,7 @@ directory resumes exactly where the last state file left off (the data pipeline 
 image panels of TensorBoard are the TensorFlow driver's alone.
 """
 
+import functools
 import json
 import statistics
 import sys
@@ -40,6 +41,7 @@ from wnet_tf.trainer import build_trainer
 TIMING_FILE = "timing.json"
 
 
+@functools.cache  # devices can be hidden only before TensorFlow initialises them: once
 def _tensorflow():
     """TensorFlow, kept off the accelerators (JAX has them), or None where it is not installed."""
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wnet_tf.files import atomic_write
+from wnet_tf.files import atomic_write, numbered
 from wnet_tf.rundir import CONFIG_FILE  # a shipped model's config has the run's name
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -41,9 +41,7 @@ def weight_files(path) -> list[Path]:
     path = Path(path)
     if path.is_file():
         return [path]
-    parts = {p: re.fullmatch(rf"{re.escape(path.stem)}-(\d+)\.npz", p.name)
-             for p in path.parent.glob(f"{path.stem}-*.npz")}
-    return sorted((p for p, m in parts.items() if m), key=lambda p: int(parts[p].group(1)))
+    return numbered(path.parent, path.stem)
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,11 @@ so the paths of one model differ between processes; the order does not. TensorFl
 only by the functions that read or write a TensorFlow checkpoint.
 """
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-from wnet_tf.files import atomic_write
+from wnet_tf.files import atomic_write, numbered
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -60,10 +59,7 @@ def state_file(run_dir, step: int) -> Path:
 
 def _state_files(run_dir) -> list[Path]:
     """The run's complete state files, oldest first."""
-    pattern = re.compile(rf"{STATE_NAME}-(\d+)\.npz")
-    found = [(int(m.group(1)), p) for p in checkpoint_dir(run_dir).glob(f"{STATE_NAME}-*.npz")
-             if (m := pattern.fullmatch(p.name))]
-    return [p for _, p in sorted(found)]
+    return numbered(checkpoint_dir(run_dir), STATE_NAME)
 
 
 def latest_state(run_dir):
