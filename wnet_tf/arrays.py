@@ -225,7 +225,10 @@ def preprocess(image: np.ndarray, config: DataConfig, *, training: bool,
     if config.preprocess == "resize":
         image = resize(image, size)
     elif config.preprocess == "random_crop" and training:
-        image = random_crop(resize_short_side(image, size), size, rng)
+        short = size
+        if config.scale_jitter > 1:  # drawn only then, so that runs without jitter are unchanged
+            short = int(np.round(size * rng.uniform(1.0, config.scale_jitter)))
+        image = random_crop(resize_short_side(image, short), size, rng)
     else:
         image = center_crop(resize_short_side(image, size), size)
     if config.random_flip and training:

@@ -121,6 +121,10 @@ class DataConfig:
     # side to image_size first.
     preprocess: Literal["resize", "random_crop", "center_crop"] = "resize"
     random_flip: bool = False
+    # Scale jitter for "random_crop" in training: the shorter side is resized to image_size times
+    # a factor drawn uniformly from [1, scale_jitter] before the crop, so that the network sees
+    # content at several scales (1: the paper's single scale).
+    scale_jitter: float = 1.0
     batch_size: int = 10  # the global batch
     shuffle_buffer: int = 1000
     seed: int | None = None  # same seed, same batches
@@ -130,6 +134,8 @@ class DataConfig:
         _check(self.batch_size >= 1, "data.batch_size", self.batch_size, "an integer >= 1")
         _check(self.shuffle_buffer >= 1, "data.shuffle_buffer", self.shuffle_buffer,
                "an integer >= 1")
+        _check(self.scale_jitter >= 1.0, "data.scale_jitter", self.scale_jitter,
+               "a factor >= 1 (1: no jitter)")
 
 
 @dataclass(frozen=True)

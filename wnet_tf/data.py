@@ -77,7 +77,7 @@ def resize(image, size):
 def resize_short_side(image, size):
     """Scale so that the shorter side is `size`, keeping the aspect ratio."""
     hw = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = size / tf.reduce_min(hw)
+    scale = tf.cast(size, tf.float32) / tf.reduce_min(hw)
     # max(): rounding must never leave the long side below `size`.
     return _resize(image, tf.maximum(tf.cast(tf.round(hw * scale), tf.int32), size))
 
@@ -111,7 +111,12 @@ def preprocess(image, config: DataConfig, *, training, seed):
     if config.preprocess == "resize":
         image = resize(image, size)
     elif config.preprocess == "random_crop" and training:
-        image = random_crop(resize_short_side(image, size), size, crop_seed)
+        short = size
+        if config.scale_jitter > 1:  # its own seed, so that runs without jitter are unchanged
+            factor = tf.random.stateless_uniform(
+                [], tf.random.experimental.stateless_fold_in(seed, 1), 1.0, config.scale_jitter)
+            short = tf.cast(tf.round(size * factor), tf.int32)
+        image = random_crop(resize_short_side(image, short), size, crop_seed)
     else:
         image = center_crop(resize_short_side(image, size), size)
     if config.random_flip and training:
