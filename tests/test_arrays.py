@@ -15,7 +15,7 @@ import tensorflow as tf
 from PIL import Image
 
 from wnet_tf import arrays, data, inputs
-from wnet_tf.config import DataConfig
+from wnet_tf.config import ConfigError, DataConfig
 from wnet_tf.images import ImageError
 
 SIZE = 16
@@ -240,6 +240,36 @@ def test_a_random_crop_is_a_window_of_the_resized_image_at_a_uniform_position():
     assert (abs(counts - 100) < 40).all(), counts  # binomial(400, 1/4): sd 8.7
 
 
+def _implied_short_side(crop, width, aspect):
+    """The shorter side a horizontal ramp of `width` pixels (j / (width - 1) at column j) was
+    resized to before `crop` was cut from it: an area resize to a long side L averages
+    width / L source pixels per output pixel, so the slope is width / ((width - 1) L)."""
+    slope = np.diff(crop[..., 0], axis=1).mean()
+    return width / ((width - 1) * slope) / aspect
+
+
+@pytest.mark.parametrize("pipeline", ["numpy", "tensorflow"])
+def test_scale_jitter_resizes_the_short_side_within_its_range(pipeline):
+    ramp = np.broadcast_to(np.linspace(0, 1, 150, dtype=np.float32), (100, 150))
+    image = np.repeat(ramp[..., None], 3, -1)
+    rng = np.random.default_rng(2)
+
+    def sides(**changes):
+        cfg = config(preprocess="random_crop", **changes)
+        crops = [arrays.preprocess(image, cfg, training=True, rng=rng) if pipeline == "numpy"
+                 else data.preprocess(image, cfg, training=True, seed=tf.constant([i, 7])).numpy()
+                 for i in range(60)]
+        assert all(c.shape == (SIZE, SIZE, 3) for c in crops)
+        return np.array([_implied_short_side(c, 150, 1.5) for c in crops])
+
+    np.testing.assert_allclose(sides(), SIZE, atol=0.05)  # no jitter: always the image size
+    jittered = sides(scale_jitter=2.0)
+    assert jittered.min() > SIZE - 0.6 and jittered.max() < 2 * SIZE + 0.6
+    assert jittered.max() - jittered.min() > 0.6 * SIZE  # uniform over [16, 32]: spread wide
+    with pytest.raises(ConfigError, match="scale_jitter"):
+        config(scale_jitter=0.5).validate()
+
+
 def test_flips_happen_half_the_time_and_only_in_training():
     image = RNG.random((SIZE, SIZE, 3), dtype=np.float32)
     cfg = config(preprocess="resize", random_flip=True)
@@ -357,7 +387,7 @@ def test_the_numpy_path_runs_where_tensorflow_is_missing(tmp_path):
 import sys
 sys.modules["tensorflow"] = None  # import tensorflow raises ImportError, as where it is absent
 from wnet_tf import arrays, inputs
-from wnet_tf.config import DataConfig
+from wnet_tf.config import ConfigError, DataConfig
 cfg = DataConfig(train={str(folder)!r}, source="folder", image_size=8, batch_size=3)
 inputs.check_inputs(cfg)
 print(next(arrays.batches(cfg, "train", training=True)).shape)

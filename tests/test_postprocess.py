@@ -1,6 +1,7 @@
 """Post-processing (Algorithm 2): CRF, half-disc cues, contour2ucm and the CLI, on synthetic
 images whose right answer is known."""
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -377,3 +378,23 @@ def test_the_wnet_cue_sees_class_boundaries_the_image_does_not_show():
     assert orientation[16, 59] == pytest.approx(0.0)  # the normal points along the rows
     with pytest.raises(ConfigError, match="wnet_cue_weight"):
         config_from_dict({"postprocess": {"wnet_cue_weight": -1}})
+
+
+def test_the_wnet_cue_reads_the_softmax_or_the_crf_marginals():
+    image, _ = three_regions(24, 30)
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(3), (24, 30)).astype(np.float32)  # soft, unlike the CRF
+    config = PostprocessConfig(wnet_cue_weight=1.0, off_boundary_strength=1.0)
+    labels = dense_crf(image, probabilities, config).argmax(-1)
+    by_source = {}
+    for source, cue in (("network", probabilities),
+                        ("crf", dense_crf(image, probabilities, config))):
+        sourced = dataclasses.replace(config, wnet_cue_source=source)
+        by_source[source] = postprocess(image, probabilities, sourced)
+        np.testing.assert_allclose(by_source[source],
+                                   ucm_from_labels(image, labels, sourced, probabilities=cue))
+    assert np.abs(by_source["network"] - by_source["crf"]).max() > 1e-4  # measured 1e-3
+    # The mix is a weighted mean: the image cues weigh sum(cue_weights) = 4, the W-Net cue 1.
+    mixed = cues.oriented_cues(image, config, probabilities)
+    np.testing.assert_allclose(mixed, 0.8 * cues.image_gradients(image, config)
+                               + 0.2 * cues.wnet_gradients(probabilities, config), atol=1e-6)

@@ -6,7 +6,8 @@ per image and the CRF once per CRF setting.
         --grid postprocess.off_boundary_strength=0,0.25,0.5 \
         --grid postprocess.crf_bilateral_weight=5,10 [--jobs 2] [--json out.json]
 
-Starts from the model's own config (or --config); prints one row per combination.
+Starts from the model's own config (or --config); prints one row per combination, after a row
+for the same post-processing without the network (the image cues' hierarchy: the ablation).
 """
 
 import itertools
@@ -20,28 +21,42 @@ CRF_KEYS = ("crf_iterations", "crf_gaussian_sxy", "crf_gaussian_weight", "crf_bi
 
 
 def score_settings(image_path, probabilities, gt_path, settings, nthresh):
-    """One image under every PostprocessConfig of `settings`: a list of ImageScores."""
+    """One image under every PostprocessConfig of `settings`, and first without the network
+    (`ucm_from_image` under the first setting: the ablation): a list of ImageScores."""
     from wnet_tf import bsds
     from wnet_tf.images import read_image
     from wnet_tf.postprocess.crf import dense_crf
-    from wnet_tf.postprocess.cues import strength_of
-    from wnet_tf.postprocess.hierarchy import ucm_from_strength
+    from wnet_tf.postprocess.cues import (boundary_strength, image_gradients, mix_gradients,
+                                          wnet_gradients)
+    from wnet_tf.postprocess.hierarchy import grid_edges, ucm_from_edges, ucm_from_strength
 
     image = read_image(image_path)
     ground_truth = bsds.load_ground_truth(gt_path)
     thresholds = bsds.ucm_thresholds(nthresh)
-    marginals, cues, scores = {}, {}, []  # each computed once per setting that changes it
+    name = Path(image_path).stem
+
+    def score(ucm2):
+        return bsds.score_image(ground_truth, bsds.cut_hierarchy(ucm2, thresholds), name)
+
+    # The image cues' parameters are not tuned here: their gradients are computed once; the
+    # CRF once per CRF setting, the W-Net cue once per (CRF, source), and mixed per setting.
+    image_part = image_gradients(image, settings[0])
+    strength, orientation = boundary_strength(image_part)
+    graph, weights, orientations = grid_edges(strength, orientation)
+    scores = [score(ucm_from_edges(graph, image.shape[:2], weights,
+                                   orientations if settings[0].oriented_watershed else None))]
+    marginals, wnet = {}, {}
     for config in settings:
         crf = tuple(getattr(config, k) for k in CRF_KEYS)
         if crf not in marginals:
             marginals[crf] = dense_crf(image, probabilities, config)
-        # The image cues' parameters are not tuned here; the W-Net cue depends on the CRF.
-        cue = (crf, config.wnet_cue_weight) if config.wnet_cue_weight > 0 else None
-        if cue not in cues:
-            cues[cue] = strength_of(image, config, marginals[crf])
-        ucm2 = ucm_from_strength(cues[cue], marginals[crf].argmax(-1), config)
-        scores.append(bsds.score_image(ground_truth, bsds.cut_hierarchy(ucm2, thresholds),
-                                       Path(image_path).stem))
+        source = (crf, config.wnet_cue_source)
+        if config.wnet_cue_weight > 0 and source not in wnet:
+            wnet[source] = wnet_gradients(
+                marginals[crf] if config.wnet_cue_source == "crf" else probabilities, config)
+        oriented = mix_gradients(image_part, wnet.get(source), config)
+        ucm2 = ucm_from_strength(boundary_strength(oriented), marginals[crf].argmax(-1), config)
+        scores.append(score(ucm2))
     return scores
 
 
@@ -98,7 +113,7 @@ def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_
     rows = []
     click.echo("| setting | SC ODS | SC OIS | PRI ODS | PRI OIS | VI ODS | VI OIS |")
     click.echo("| --- | --- | --- | --- | --- | --- | --- |")
-    for i, combo in enumerate(combos):
+    for i, combo in enumerate([("without the network",), *combos]):
         summary = bsds.summarize([results[n][i] for n in names],
                                  bsds.ucm_thresholds(nthresh)).summary
         rows.append({"setting": list(combo), "summary": summary})

@@ -209,6 +209,10 @@ class PostprocessConfig:
     # chi-square of the CRF's marginals (a soft class histogram per pixel) at the texture
     # scales. 0 is the paper's step 2, whose cues are the image's alone.
     wnet_cue_weight: float = 0.0
+    # What the W-Net cue reads: "crf", the CRF's marginals (nearly one-hot), or "network", the
+    # encoder's softmax before the CRF (soft where the network is unsure, as gPb's eigenvectors
+    # are soft where the affinities are weak).
+    wnet_cue_source: Literal["crf", "network"] = "crf"
     # contour2ucm's oriented watershed (higra's: each edge scaled by |cos| of the angle between
     # its strongest orientation and its arc's course). Off: on BSDS val it lowered every score
     # (SC, PRI, VI at ODS and OIS) of these cues, on every edge and on CRF boundaries alike.

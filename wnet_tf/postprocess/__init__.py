@@ -21,8 +21,9 @@ __all__ = ["dense_crf", "postprocess", "segmentation_at", "ucm_from_image", "ucm
 def postprocess(image: np.ndarray, probabilities: np.ndarray, config: PostprocessConfig,
                 gpb_ucm2: np.ndarray | None = None) -> np.ndarray:
     """ucm2 ((2H+1) x (2W+1) float64 in [0, 1]) of one image (H, W, 3) in [0, 1] from its softmax
-    (H, W, K): CRF, its argmax's boundaries weighted by image cues (with the CRF's marginals as one
-    more cue when `config.wnet_cue_weight` > 0; combined with `gpb_ucm2` when given), watershed
-    and greedy merging."""
+    (H, W, K): CRF, its argmax's boundaries weighted by image cues (with the W-Net cue when
+    `config.wnet_cue_weight` > 0, read from `config.wnet_cue_source`; combined with `gpb_ucm2`
+    when given), watershed and greedy merging."""
     marginals = dense_crf(image, probabilities, config)
-    return ucm_from_labels(image, marginals.argmax(-1), config, gpb_ucm2, marginals)
+    cue = marginals if config.wnet_cue_source == "crf" else probabilities
+    return ucm_from_labels(image, marginals.argmax(-1), config, gpb_ucm2, cue)

@@ -203,26 +203,15 @@ def oriented_gradients(stacks: list[np.ndarray], radius: int,
     return out
 
 
-def oriented_cues(image: np.ndarray, config: PostprocessConfig,
-                  probabilities: np.ndarray | None = None) -> np.ndarray:
-    """(orientations, H, W) float32 in [0, 1]: the weighted mean over cues (each averaged over
-    its scales) of the oriented half-disc gradients, i.e. mPb(x, theta) without learned weights.
-    Level l of the pyramid is 2**l-pixel cells; each level's responses are added to the
-    upsampled sum of the coarser ones, coarsest first.
-
-    With `probabilities` (H, W, K) and `config.wnet_cue_weight` > 0, the W-Net is one more cue:
-    its class probabilities are a soft histogram at every pixel (they sum to 1), so the same
-    half-disc chi-square measures how much the class distribution changes across a diameter, at
-    the texture cue's scales."""
-    levels = dict(zip(CUES, (config.brightness_levels, config.colour_levels,
-                             config.colour_levels, config.texture_levels), strict=True))
-    weights = dict(zip(CUES, config.cue_weights, strict=True))
-    stacks = cue_histograms(image, config)
-    if probabilities is not None and config.wnet_cue_weight > 0:
-        levels["wnet"], weights["wnet"] = config.texture_levels, config.wnet_cue_weight
-        stacks["wnet"] = np.ascontiguousarray(np.moveaxis(probabilities, -1, 0), np.float32)
-    used = [c for c in weights if weights[c] > 0]
-    shape = image.shape[:2]
+def pyramid_gradients(stacks: dict[str, np.ndarray], levels: dict[str, tuple[int, ...]],
+                      weights: dict[str, float], config: PostprocessConfig) -> np.ndarray:
+    """(orientations, H, W): the weighted mean over the cues of `stacks` (each averaged over its
+    pyramid `levels`) of their oriented half-disc gradients. Level l of the pyramid is 2**l-pixel
+    cells; each level's responses are added to the upsampled sum of the coarser ones, coarsest
+    first."""
+    used = [c for c in stacks if weights[c] > 0]
+    total_weight = sum(weights[c] for c in used)
+    shape = next(iter(stacks.values())).shape[1:]
     top = max(max(levels[c]) for c in used)
     pyramid = []  # (shape, weighted responses or None), finest first
     for level in range(top + 1):
@@ -231,7 +220,7 @@ def oriented_cues(image: np.ndarray, config: PostprocessConfig,
         if here:
             grads = oriented_gradients([stacks[c] for c in here], config.cue_radius,
                                        config.orientations)
-            mixed = sum(g * (weights[c] / len(levels[c]) / sum(weights.values()))
+            mixed = sum(g * (weights[c] / len(levels[c]) / total_weight)
                         for c, g in zip(here, grads, strict=True))
         pyramid.append((shape, mixed))
         if level < top:
@@ -242,6 +231,47 @@ def oriented_cues(image: np.ndarray, config: PostprocessConfig,
         total = mixed if total is None else upsample2(total, shape) + (
             0.0 if mixed is None else mixed)
     return total.astype(np.float32)
+
+
+def image_gradients(image: np.ndarray, config: PostprocessConfig) -> np.ndarray:
+    """(orientations, H, W) float32 in [0, 1]: mPb(x, theta) without learned weights, the mean
+    of the four image cues weighted by `cue_weights`."""
+    levels = dict(zip(CUES, (config.brightness_levels, config.colour_levels,
+                             config.colour_levels, config.texture_levels), strict=True))
+    weights = dict(zip(CUES, config.cue_weights, strict=True))
+    return pyramid_gradients(cue_histograms(image, config), levels, weights, config)
+
+
+def wnet_gradients(probabilities: np.ndarray, config: PostprocessConfig) -> np.ndarray:
+    """(orientations, H, W) float32 in [0, 1]: the W-Net cue. Class probabilities (H, W, K) are
+    a soft histogram at every pixel (they sum to 1), so the same half-disc chi-square measures
+    how much the class distribution changes across a diameter, at the texture cue's scales. It
+    plays the part of gPb's spectral term: gPb takes oriented gradients of the eigenvectors of a
+    pixel affinity matrix, whose soft partition the W-Net's N-cut training approximates."""
+    stack = np.ascontiguousarray(np.moveaxis(probabilities, -1, 0), np.float32)
+    return pyramid_gradients({"wnet": stack}, {"wnet": config.texture_levels}, {"wnet": 1.0},
+                             config)
+
+
+def mix_gradients(image_part: np.ndarray, wnet_part: np.ndarray | None,
+                  config: PostprocessConfig) -> np.ndarray:
+    """The image cues and the W-Net cue as one weighted mean: the W-Net cue weighs
+    `wnet_cue_weight` beside the image cues' `cue_weights`."""
+    w, total = config.wnet_cue_weight, sum(config.cue_weights)
+    if wnet_part is None or w == 0:
+        return image_part
+    return (total * image_part + w * wnet_part) / np.float32(total + w)
+
+
+def oriented_cues(image: np.ndarray, config: PostprocessConfig,
+                  probabilities: np.ndarray | None = None) -> np.ndarray:
+    """(orientations, H, W) float32 in [0, 1]: the image cues (`image_gradients`) and, with
+    `probabilities` (H, W, K) and `config.wnet_cue_weight` > 0, the W-Net cue
+    (`wnet_gradients`), mixed by `mix_gradients`."""
+    wnet = None
+    if probabilities is not None and config.wnet_cue_weight > 0:
+        wnet = wnet_gradients(probabilities, config)
+    return mix_gradients(image_gradients(image, config), wnet, config)
 
 
 def boundary_strength(oriented: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
