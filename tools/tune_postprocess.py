@@ -26,8 +26,12 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
     from wnet_tf import bsds
     from wnet_tf.images import read_image
     from wnet_tf.postprocess.crf import dense_crf
-    from wnet_tf.postprocess.cues import (boundary_strength, image_gradients, mix_gradients,
-                                          wnet_gradients)
+    from wnet_tf.postprocess.cues import (
+        boundary_strength,
+        image_gradients,
+        mix_gradients,
+        wnet_gradients,
+    )
     from wnet_tf.postprocess.hierarchy import grid_edges, ucm_from_edges, ucm_from_strength
 
     image = read_image(image_path)
