@@ -32,6 +32,24 @@ def peak_rss_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
+def cpu_info():
+    """The CPU's model name, core count and the matrix features that decide what bfloat16 costs
+    there: AMX tiles (Intel Sapphire Rapids and later) and AVX-512 BF16 (dot products only)."""
+    flags, model = set(), ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+                elif key.strip() == "model name" and not model:
+                    model = value.strip()
+    except OSError:  # not Linux: the figures stand without the CPU's name
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags,
+            "avx512_bf16": "avx512_bf16" in flags, "avx2": "avx2" in flags}
+
+
 def print_table(records, columns):
     widths = [max(len(c), *(len(_fmt(r.get(c))) for r in records)) for c in columns]
     print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
@@ -57,6 +75,7 @@ def main(measure, configs, columns, description, finish=None):
         record = measure(json.loads(args.one))
         record.setdefault("peak_rss_gb", peak_rss_gb())
         record["cpu_allocator_bfc"] = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC")
+        record.update(cpu_info())
         print("RECORD " + json.dumps(record), flush=True)
         return
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -1,19 +1,23 @@
-"""One Algorithm 1 step of the paper's W-Net at 224x224, batch 10, K = 20: seconds per step
-(median), the share spent in the N-cut loss and its gradient, peak memory, and achieved FLOP/s as
-a fraction of a large matrix multiply timed in the same process and dtype.
+"""One Algorithm 1 step, K = 20, in float32 and mixed_bfloat16: seconds per step (median), the
+share spent in the N-cut loss and its gradient, peak memory, and achieved FLOP/s as a fraction of
+a large matrix multiply timed in the same process and dtype. Rows: the 16-256 network (the shipped
+model's width) at 96 and 224 px, batch 8, then the paper's 64-1024 network at 224 px, batch 10.
+Each record names the CPU and its matrix features (AMX, AVX-512 BF16), which decide whether
+mixed_bfloat16 pays on a CPU.
 
     python bench/step.py [--json PATH] [--only 0 1]
 
 FLOPs: the forward graphs' float operations counted by TensorFlow's profiler, times 3 for a
 forward plus backward pass: phase 1 is 3 x encoder, phase 2 is 3 x (encoder + decoder).
-Targets on the 2-core reference machine: float32 <= 18 s and < 8 GB; mixed_bfloat16 <= 12 s and
-< 6 GB.
+Targets for the paper's network on the 2-core reference machine: float32 <= 18 s and < 8 GB;
+mixed_bfloat16 <= 12 s and < 6 GB.
 """
 
 from harness import main, median_seconds, peak_rss_gb
 
-CONFIGS = [{"policy": p, "batch": 10, "size": 224, "k": 20} for p in ("float32",
-                                                                      "mixed_bfloat16")]
+CONFIGS = [{"policy": p, "filters": f, "batch": b, "size": s, "k": 20}
+           for f, b, s in ((16, 8, 96), (16, 8, 224), (64, 10, 224))
+           for p in ("float32", "mixed_bfloat16")]
 
 
 def forward_flops(model, shape):
@@ -48,7 +52,7 @@ def measure(config):
 
     keras.mixed_precision.set_global_policy(config["policy"])
     b, s, k = config["batch"], config["size"], config["k"]
-    encoder, decoder = build_wnet(ModelConfig(k=k))
+    encoder, decoder = build_wnet(ModelConfig(k=k, base_filters=config["filters"]))
     optim = OptimConfig()
     trainer = WNetTrainer(encoder, decoder, LossConfig(), optim)
     trainer.compile(make_optimizer(optim, config["policy"]),
@@ -88,6 +92,6 @@ def measure(config):
 
 
 if __name__ == "__main__":
-    main(measure, CONFIGS, ["policy", "batch", "size", "k", "seconds", "loss_share",
+    main(measure, CONFIGS, ["policy", "filters", "batch", "size", "k", "seconds", "loss_share",
                             "peak_rss_gb", "step_tflop", "achieved_gflops", "gemm_gflops",
                             "gemm_fraction"], __doc__)
