@@ -250,6 +250,9 @@ def test_position_report_tells_content_from_position():
     assert content["shift_ari_median"] == pytest.approx(1.0)
     assert position["cross_ari_median"] == pytest.approx(1.0)
     assert content["margin"] > position["margin"] + 0.5
+    # A 3/4 crop: colour-bound segments stay, quarters of the frame move to other content.
+    assert content["scale_ari_median"] == pytest.approx(1.0)
+    assert position["scale_ari_median"] < 0.7
     assert classes_used(by_position(images[0])) == 4
 
 

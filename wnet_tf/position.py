@@ -7,6 +7,10 @@ depends on what the image shows. Three figures tell it apart, on images of one s
   with it: high. A layout tied to the frame stays put while the content moves: lower.
 - cross ARI: the same index between the segmentations of two *different* images. Segments that
   follow content: near 0. One layout for every image: high.
+- scale ARI: the same index between the segmentation of an image and that of its bottom-right
+  crop of `crop` x `crop` of its size (3/4: the network, which sees every image at one size,
+  then sees the content 4/3 larger), compared where they overlap. A network that segments by
+  content at any scale: high.
 - classes per image: how many of the K classes the argmax uses (covering at least 0.5% of the
   pixels each).
 
@@ -51,10 +55,10 @@ def classes_used(labels: np.ndarray, min_share: float = MIN_SHARE) -> int:
 
 
 def position_report(segment, images: list[np.ndarray], shift: int,
-                    max_pairs: int | None = None) -> dict:
-    """The three figures over `images` (all of one H x W): per-image shift ARIs and classes,
-    cross ARIs over pairs of different images (all pairs, or the first `max_pairs`), and the
-    medians."""
+                    max_pairs: int | None = None, crop: float = 0.75) -> dict:
+    """The figures over `images` (all of one H x W): per-image shift ARIs, scale ARIs and
+    classes, cross ARIs over pairs of different images (all pairs, or the first `max_pairs`),
+    and the medians."""
     sizes = {im.shape[:2] for im in images}
     if len(sizes) != 1:
         raise ValueError(f"the images must share one size, got {sorted(sizes)}")
@@ -62,13 +66,17 @@ def position_report(segment, images: list[np.ndarray], shift: int,
     shifts = [adjusted_rand_index(whole[:, shift:], segment(im[:, shift:]))
               for im, whole in zip(images, labels, strict=True)]
     pairs = list(itertools.islice(itertools.combinations(range(len(images)), 2), max_pairs))
+    top, left = (round(n * (1 - crop)) for n in images[0].shape[:2])
+    scales = [adjusted_rand_index(whole[top:, left:], segment(im[top:, left:]))
+              for im, whole in zip(images, labels, strict=True)]
     cross = [adjusted_rand_index(labels[i], labels[j]) for i, j in pairs]
     classes = [classes_used(x) for x in labels]
     return {
-        "images": len(images), "shift": shift, "pairs": len(pairs),
+        "images": len(images), "shift": shift, "crop": crop, "pairs": len(pairs),
         "shift_ari_median": float(np.median(shifts)),
         "cross_ari_median": float(np.median(cross)),
         "classes_median": float(np.median(classes)),
+        "scale_ari_median": float(np.median(scales)),
         "margin": float(np.median(shifts) - np.median(cross)),
-        "shift_ari": shifts, "classes": classes,
+        "shift_ari": shifts, "scale_ari": scales, "classes": classes,
     }
