@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every stage of Algorithm 2 scored on a BSDS500 split (SC, PRI, VI at ODS / OIS, 99 thresholds):
 #   (a) the encoder's argmax, (b) after the dense CRF, (c) W-Net: CRF + boundary strength + UCM,
+#   (c) without the network: the same image cues and UCM on every edge (the ablation),
 #   (d) W-Net+ucm (with gPb-owt-ucm hierarchies; test only, where they exist).
 #
 #   tools/score_stages.sh MODEL BSDS_ROOT SPLIT OUT [--set postprocess.key=value ...]
@@ -19,6 +20,10 @@ $wnet segment "$images" --model "$model" --crf --out "$out/b_crf/segs" >/dev/nul
 $wnet evaluate --gt "$gt" --segs "$out/b_crf/segs" --out "$out/b_crf"
 $wnet postprocess --model "$model" --images "$images" --out "$out/c_wnet/ucm" "$@"
 $wnet evaluate --gt "$gt" --ucm "$out/c_wnet/ucm" --out "$out/c_wnet"
+# The ablation reads the image cues' parameters from the config the W-Net stage used.
+$wnet postprocess --images "$images" --config "$out/c_wnet/ucm/config.json" \
+  --out "$out/c_no_network/ucm" "$@"
+$wnet evaluate --gt "$gt" --ucm "$out/c_no_network/ucm" --out "$out/c_no_network"
 if [ -d "$root/gpb_owt_ucm/$split" ]; then
   $wnet postprocess --model "$model" --images "$images" --gpb-ucm "$root/gpb_owt_ucm/$split" \
     --out "$out/d_wnet_ucm/ucm" "$@"
