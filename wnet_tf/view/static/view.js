@@ -296,8 +296,13 @@ var wnetView = (function () {
     }
     $("previous").onclick = () => step(-1);
     $("next").onclick = () => step(1);
-    const wanted = decodeURIComponent(location.hash.slice(1));
-    if (data.images.some((i) => i.name === wanted)) open(wanted);
+    // index.html#NAME opens NAME: a link to one image.
+    const follow = () => {
+      const wanted = decodeURIComponent(location.hash.slice(1));
+      if (wanted !== state.name && data.images.some((i) => i.name === wanted)) open(wanted);
+    };
+    window.addEventListener("hashchange", follow);
+    follow();
   }
 
   return { start, register, open, setThreshold, state };
