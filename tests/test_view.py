@@ -170,12 +170,16 @@ def browser():
     driver.quit()
 
 
-def open_page(browser, page, image):
+def wait_until_open(browser, image):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(page.as_uri() + "#" + image)
     WebDriverWait(browser, 20).until(
         lambda d: d.execute_script("return wnetView.state.name") == image)
+
+
+def open_page(browser, page, image):
+    browser.get(page.as_uri() + "#" + image)
+    wait_until_open(browser, image)
 
 
 def page_cut(browser):
@@ -247,10 +251,9 @@ def test_the_page_sorts_scores_and_opens_images(folder, browser):
     assert sc == sorted(sc)
     worst = cells[0][0].text
     browser.find_elements(By.CSS_SELECTOR, "#scores tbody tr")[0].click()
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(browser, 20).until(
-        lambda d: d.execute_script("return wnetView.state.name") == worst)
+    wait_until_open(browser, worst)
     thumbs[2].click()
-    WebDriverWait(browser, 20).until(lambda d: d.execute_script("return wnetView.state.name") == "c")
+    wait_until_open(browser, "c")
+    browser.find_element(By.ID, "next").click()
+    wait_until_open(browser, "a")
     assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
