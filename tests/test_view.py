@@ -15,7 +15,7 @@ import scipy.io as sio
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.test_bsds import ucm2_of, write_ground_truth
+from tests.test_bsds import ucm2_of
 from wnet_tf import bsds
 from wnet_tf.view import ViewError, write_view
 from wnet_tf.view.cli import command
@@ -35,6 +35,19 @@ def hierarchy(rng):
     return ucm2
 
 
+def write_ground_truth(path, *annotators):
+    """A BSDS ground-truth .mat whose 'Boundaries' mark where the labels change."""
+    cell = np.empty((1, len(annotators)), dtype=object)
+    for k, labels in enumerate(annotators):
+        edges = np.zeros(labels.shape, np.uint8)
+        edges[:, :-1] |= labels[:, 1:] != labels[:, :-1]
+        edges[:-1] |= labels[1:] != labels[:-1]
+        record = np.empty((1, 1), dtype=[("Segmentation", object), ("Boundaries", object)])
+        record[0, 0] = (labels.astype(np.uint16), edges)
+        cell[0, k] = record
+    sio.savemat(path, {"groundTruth": cell})
+
+
 def photo(rng):
     base = np.linspace(0, 255, SIZE[1])[None, :, None] * np.array([1.0, 0.5, 0.2])
     return np.clip(base + rng.normal(0, 20, SIZE + (3,)), 0, 255).astype(np.uint8)
@@ -52,8 +65,12 @@ def folder(tmp_path):
         Image.fromarray(photo(rng)).save(tmp_path / "images" / f"{name}.jpg", quality=95)
         sio.savemat(tmp_path / "ucm" / f"{name}.mat", {"ucm2": hierarchy(rng)})
         sio.savemat(tmp_path / "other" / f"{name}.mat", {"ucm2": hierarchy(rng)})
-        rows, cols = np.indices(SIZE)
-        write_ground_truth(tmp_path / "gt" / f"{name}.mat", (rows >= 15) + 1, (cols >= 22) + 1)
+    # Ground truth the hierarchies fit to different degrees: halves, quadrants, 4x4 blocks.
+    rows, cols = np.indices(SIZE)
+    truths = {"a": [(rows >= 15) + 1, (cols >= 22) + 1], "b": [(rows >= 15) * 2 + (cols >= 22) + 1],
+              "c": [(rows // 8) * 8 + cols // 11 + 1]}
+    for name, annotators in truths.items():
+        write_ground_truth(tmp_path / "gt" / f"{name}.mat", *annotators)
     Image.fromarray((np.indices(SIZE)[1] // 11).astype(np.uint8)).save(
         tmp_path / "segments" / "a_labels.png")
     for method in ("ucm", "other"):
@@ -248,7 +265,7 @@ def test_the_page_sorts_scores_and_opens_images(folder, browser):
     cells = [r.find_elements(By.TAG_NAME, "td") for r in
              browser.find_elements(By.CSS_SELECTOR, "#scores tbody tr")]
     sc = [float(c[1].text) for c in cells]
-    assert sc == sorted(sc)
+    assert sc == sorted(sc) and sc[0] < sc[-1]
     worst = cells[0][0].text
     browser.find_elements(By.CSS_SELECTOR, "#scores tbody tr")[0].click()
     wait_until_open(browser, worst)
