@@ -102,7 +102,8 @@ def python_cut(ucm2, t):
 
 
 def test_data_files_hold_the_hierarchy_exactly(folder):
-    page, problems = write_view(folder / "ucm", evaluations=[folder / "eval"])
+    shutil.move(folder / "eval", folder / "ucm" / "eval")  # found there without --eval
+    page, problems = write_view(folder / "ucm")
     assert page == folder / "ucm" / "index.html" and problems == []
     data = data_of(folder / "ucm", "a")
     ucm2 = sio.loadmat(folder / "ucm" / "a.mat")["ucm2"]
@@ -116,7 +117,7 @@ def test_data_files_hold_the_hierarchy_exactly(folder):
     index = json.loads(index.removeprefix("wnetView.start(").removesuffix(");\n"))
     assert [e["name"] for e in index["evaluations"]] == ["other", "ucm"]
     assert index["evaluations"][index["method"]]["name"] == "ucm"  # this folder's sliders
-    summary = json.loads((folder / "eval" / "ucm" / "summary.json").read_text())
+    summary = json.loads((folder / "ucm" / "eval" / "ucm" / "summary.json").read_text())
     assert index["evaluations"][1]["ods"] == summary["SC"]["ODS_threshold"]
     assert sorted(index["evaluations"][1]["images"]) == ["a", "b", "c"]
     # Nothing the page needs lies outside it: no http(s) address, no file beyond index_files.

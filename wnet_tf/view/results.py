@@ -7,12 +7,14 @@ from pathlib import Path
 
 
 def find_evaluations(folder):
-    """The evaluation folders in `folder`: itself if it holds summary.json, else its subfolders
-    that do (the layout of `evaluate` with several --ucm)."""
+    """The evaluation folders in `folder`: itself if it holds summary.json, else the nearest
+    subfolders that do, one or two levels down (`evaluate --out` with several --ucm writes one
+    folder per method, and may itself write into a subfolder)."""
     folder = Path(folder)
     if (folder / "summary.json").is_file():
         return [folder]
-    return sorted(p.parent for p in folder.glob("*/summary.json"))
+    found = sorted(folder.glob("*/summary.json")) or sorted(folder.glob("*/*/summary.json"))
+    return [p.parent for p in found]
 
 
 def _rows(path):

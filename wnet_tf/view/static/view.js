@@ -223,6 +223,8 @@ var wnetView = (function () {
       svg.append(el);
     };
     svg.replaceChildren();
+    // The region benchmark alone: no curve. (SVG elements have no `hidden` property.)
+    svg.style.display = evals.some((e) => e.pr.length) ? "" : "none";
     add("rect", { x: X(0), y: Y(1), width: 260, height: 250, fill: "none", stroke: "#999" });
     add("text", { x: X(0.5), y: 295, "text-anchor": "middle", "font-size": 12 }, "recall");
     add("text", { x: 12, y: Y(0.5), "font-size": 12, transform: `rotate(-90 12 ${Y(0.5)})`,
