@@ -156,6 +156,10 @@ def test_command_writes_the_page_and_says_where(folder):
     assert result.exit_code == 0, result.output
     assert (folder / "page" / "index.html").as_uri() in result.output
     assert len(list((folder / "page" / "index_files" / "thumbs").glob("*.jpg"))) == 3
+    from wnet_tf.cli import main
+
+    result = CliRunner().invoke(main, ["view", str(folder / "ucm"), "--images", str(folder)])
+    assert result.exit_code == 0 and "no image for a, b, c" in result.output
 
 
 # --------------------------------------------------------------------------- in a real browser

@@ -82,10 +82,9 @@ def find_sources(folder, images=None, segments=None):
                         "`wnet-tf postprocess --out` into it first")
     names = [m.stem for m in mats]
     problems = []
-    if photos and (missing := [n for n in names if n not in photos]):
-        problems.append(f"no image for {_list(missing)}: shown without a photo")
-    if not photos:
-        problems.append(f"no images found for the hierarchies in {folder} (give --images)")
+    if missing := [n for n in names if n not in photos]:
+        hint = "" if photos else f" (no images in {images or folder}: give --images)"
+        problems.append(f"no image for {_list(missing)}: shown without a photo{hint}")
     if extra := sorted(set(photos) - set(names)):
         problems.append(f"no hierarchy for {_list(extra)}: not shown")
     sources = [Source(m.stem, m, photos.get(m.stem), labels.get(m.stem)) for m in mats]
