@@ -131,7 +131,9 @@ def test_bad_input_is_named_and_the_rest_shown(folder):
     (ucm / "c.mat").write_bytes(b"not a mat file")
     sio.savemat(ucm / "d.mat", {"ucm2": hierarchy(np.random.default_rng(1))})  # no image
     Image.fromarray(photo(np.random.default_rng(2))).save(folder / "images" / "e.png")  # no ucm
-    page, problems = write_view(ucm, images=folder / "images")
+    (folder / "segments" / "a_labels.png").write_bytes(b"not a png")
+    page, problems = write_view(ucm, images=folder / "images", segments=folder / "segments")
+    assert any(p.startswith("a_labels.png: unreadable label map") for p in problems), problems
     assert any(p.startswith("c.mat: unreadable .mat") for p in problems), problems
     assert "no image for d: shown without a photo" in problems
     assert "no hierarchy for e: not shown" in problems

@@ -162,11 +162,16 @@ def write_image(source, out):
         strength = ucm2 / max(ucm2.max(), 1e-12)
         thumb = Image.fromarray(np.round(255 * strength[::2, ::2]).astype(np.uint8))
     if source.labels is not None:
-        segments = np.asarray(Image.open(source.labels))
-        if segments.shape == (height, width):
+        try:
+            segments = np.asarray(Image.open(source.labels))
+        except Exception as err:
+            segments = None
+            problems.append(f"{source.labels.name}: unreadable label map ({err})")
+        if segments is not None and segments.shape == (height, width):
             data["segments"] = encode(segments)
-        else:
-            problems.append(f"{source.labels.name} is not {width}x{height}: segments not shown")
+        elif segments is not None:
+            problems.append(f"{source.labels.name} is not a {width}x{height} label map: "
+                            "segments not shown")
     thumb.thumbnail((THUMB, THUMB))
     (out / "thumbs" / f"{source.name}.jpg").write_bytes(_jpeg(thumb, 80))
     script = f"wnetView.register({json.dumps(source.name)}, {json.dumps(data)});\n"
