@@ -17,7 +17,8 @@ test: $(STAMP)
 
 # The quickstart: train on the images inside scikit-image (resumes if runs/quickstart exists), export,
 # segment those images at the training scale. Then the shipped model (wnet_tf/models/bsds500, trained
-# on BSDS500) segments and post-processes the same images: overlays, and UCM hierarchies with their cuts.
+# on BSDS500) segments and post-processes the same images: overlays, and UCM hierarchies with their cuts,
+# and `view` writes a page to browse those hierarchies at any threshold.
 DEMO_RUN := runs/quickstart
 DEMO_MODEL := saved_models/quickstart
 DEMO_OUT := $(DEMO_RUN)/segments
@@ -35,8 +36,11 @@ demo: $(STAMP)
 	$(PY) -m wnet_tf.segment $(SHIPPED_OUT)/images --model bsds500 --out $(SHIPPED_OUT)/segments
 	$(PY) -m wnet_tf.cli postprocess --model bsds500 --images $(SHIPPED_OUT)/images \
 		--out $(SHIPPED_OUT)/ucm
+	$(PY) -m wnet_tf.cli view $(SHIPPED_OUT)/ucm --images $(SHIPPED_OUT)/images \
+		--segments $(SHIPPED_OUT)/segments
 	@echo "Quickstart label maps and overlays: $(DEMO_OUT)/*_labels.png, *_overlay.png"
 	@echo "Shipped bsds500 model: $(SHIPPED_OUT)/segments/*_overlay.png, $(SHIPPED_OUT)/ucm/*_cut.png"
+	@echo "Its hierarchies, cut live in a browser: $(SHIPPED_OUT)/ucm/index.html (the file:// address above)"
 	@echo "TensorBoard (pip install tensorboard): tensorboard --logdir runs"
 
 lint: $(STAMP)

@@ -14,6 +14,7 @@ COMMANDS = {
     "postprocess": ("wnet_tf.postprocess.cli", "CRF + hierarchical merging into ucm2 files."),
     "evaluate": ("wnet_tf.evaluate", "Score segmentations on BSDS (SC, PRI, VI at ODS/OIS)."),
     "make-records": ("wnet_tf.records", "Convert a folder of images to sharded TFRecords."),
+    "view": ("wnet_tf.view.cli", "A page to browse hierarchies and evaluations in a browser."),
 }
 
 
