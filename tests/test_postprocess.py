@@ -394,6 +394,10 @@ def test_the_wnet_cue_reads_the_softmax_or_the_crf_marginals():
         np.testing.assert_allclose(by_source[source],
                                    ucm_from_labels(image, labels, sourced, probabilities=cue))
     assert np.abs(by_source["network"] - by_source["crf"]).max() > 1e-4  # measured 1e-3
+    # With off_boundary_strength 1 the CRF's labels change nothing: the same without them.
+    np.testing.assert_allclose(by_source["network"], ucm_from_labels(
+        image, rng.integers(0, 3, (24, 30)), dataclasses.replace(config, wnet_cue_source="network"),
+        probabilities=probabilities))
     # The mix is a weighted mean: the image cues weigh sum(cue_weights) = 4, the W-Net cue 1.
     mixed = cues.oriented_cues(image, config, probabilities)
     np.testing.assert_allclose(mixed, 0.8 * cues.image_gradients(image, config)

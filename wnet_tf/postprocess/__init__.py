@@ -24,6 +24,11 @@ def postprocess(image: np.ndarray, probabilities: np.ndarray, config: Postproces
     (H, W, K): CRF, its argmax's boundaries weighted by image cues (with the W-Net cue when
     `config.wnet_cue_weight` > 0, read from `config.wnet_cue_source`; combined with `gpb_ucm2`
     when given), watershed and greedy merging."""
+    if config.off_boundary_strength == 1 and config.wnet_cue_source == "network":
+        # Every edge keeps its whole strength and the cue reads the softmax: the CRF's labels
+        # would change nothing, so it is not run.
+        labels = np.zeros(image.shape[:2], np.int64)
+        return ucm_from_labels(image, labels, config, gpb_ucm2, probabilities)
     marginals = dense_crf(image, probabilities, config)
     cue = marginals if config.wnet_cue_source == "crf" else probabilities
     return ucm_from_labels(image, marginals.argmax(-1), config, gpb_ucm2, cue)
