@@ -20,7 +20,8 @@ import pytest
 from test_train import _train_process, restore, summaries, tiny_config
 
 from wnet_tf.config import ConfigError, TrainConfig, config_from_dict
-from wnet_tf.run import CHECKPOINT_DIR, is_chief, latest_checkpoint, make_strategy
+from wnet_tf.rundir import CHECKPOINT_DIR, latest_checkpoint
+from wnet_tf.training.tf_engine import is_chief, make_strategy
 
 TWO_CPUS = """
 import tensorflow as tf
@@ -38,7 +39,7 @@ EQUALITY_SCRIPT = TWO_CPUS + textwrap.dedent("""
 
     from wnet_tf import model as wnet_model
     from wnet_tf.config import LossConfig, ModelConfig, OptimConfig
-    from wnet_tf.trainer import WNetTrainer, make_optimizer
+    from wnet_tf.training.trainer import WNetTrainer, make_optimizer
 
     # The same batch-norm arithmetic on both sides (SyncBatchNormalization's, not the fused
     # kernel), so that what differs is the distribution alone.
@@ -89,7 +90,7 @@ TRAIN_SCRIPT = TWO_CPUS + textwrap.dedent("""
     import sys
 
     from wnet_tf.config import load_config
-    from wnet_tf.run import train
+    from wnet_tf.training.loop import train
 
     train(load_config(sys.argv[1]), sys.argv[2], progress=False)
 """)
