@@ -13,8 +13,9 @@ def module_name(path: Path) -> str:
 
 
 def imported(tree: ast.Module, name: str, is_package: bool, modules: set) -> set:
-    """The wnet_tf modules that `tree` (module `name`) imports anywhere in it. `from a import b`
-    counts a.b when that is a module, else a; relative imports are resolved."""
+    """The wnet_tf modules that module `name` imports anywhere in its `tree`: `from a import b`
+    names a.b when that is a module, else a; relative imports are resolved; an import of
+    something inside a module (a.b.f) is an import of the module (a.b)."""
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -22,15 +23,13 @@ def imported(tree: ast.Module, name: str, is_package: bool, modules: set) -> set
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = name.split(".")[: len(name.split(".")) - node.level + is_package]
+                parts = name.split(".")
+                anchor = parts[:len(parts) - node.level + is_package]
                 base = ".".join(anchor + ([base] if base else []))
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                       for alias in node.names]
+            targets = [f"{base}.{alias.name}" for alias in node.names]
         else:
             continue
         for target in targets:
-            # `import a.b.c` imports a and a.b too, but a package's __init__ importing nothing
-            # of its own modules adds no edge back; the deepest module named is the dependency.
             while target and target not in modules:
                 target = target.rpartition(".")[0]
             if target and target != name:
@@ -39,6 +38,7 @@ def imported(tree: ast.Module, name: str, is_package: bool, modules: set) -> set
 
 
 def import_graph() -> dict:
+    """{module: the wnet_tf modules it imports} for every module of the package."""
     paths = sorted(PACKAGE.rglob("*.py"))
     modules = {module_name(p) for p in paths}
     return {module_name(p): imported(ast.parse(p.read_text(), str(p)), module_name(p),
@@ -47,26 +47,26 @@ def import_graph() -> dict:
 
 
 def find_cycle(graph: dict):
-    """One cycle as a list of modules (first == last), or None."""
-    state = {}  # absent: unvisited; 1: on the current path; 2: done
+    """One cycle as a list of modules (the first again at the end), or None: a depth-first
+    search that meets a module already on its own path."""
+    done = set()
 
     def visit(node, path):
-        state[node] = 1
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [node, nxt] if nxt in path else [node, nxt]
-            if nxt not in state:
-                cycle = visit(nxt, path + [node])
-                if cycle:
-                    return cycle
-        state[node] = 2
+        if node in path:
+            return path[path.index(node):] + [node]
+        if node in done:
+            return None
+        for following in sorted(graph.get(node, ())):
+            cycle = visit(following, path + [node])
+            if cycle:
+                return cycle
+        done.add(node)
         return None
 
     for node in sorted(graph):
-        if node not in state:
-            cycle = visit(node, [])
-            if cycle:
-                return cycle
+        cycle = visit(node, [])
+        if cycle:
+            return cycle
     return None
 
 
@@ -74,6 +74,8 @@ def test_the_graph_is_read_whole():
     graph = import_graph()
     assert "wnet_tf.config" in graph["wnet_tf.data"]  # a module-level import
     assert "wnet_tf.entry" in graph["wnet_tf.train"]  # one inside `if __name__ == ...`
+    assert "wnet_tf.training.jax_engine" in graph["wnet_tf.training.loop"]  # in a function
+    assert "wnet_tf.data" in graph["wnet_tf.training.tf_engine"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
