@@ -43,7 +43,7 @@ EQUALITY_SCRIPT = TWO_CPUS + textwrap.dedent("""
 
     # The same batch-norm arithmetic on both sides (SyncBatchNormalization's, not the fused
     # kernel), so that what differs is the distribution alone.
-    wnet_model.SyncBatchNormalization._synchronises = staticmethod(lambda context: True)
+    wnet_model.SyncBatchNormalization.synchronises = staticmethod(lambda context: True)
     model = ModelConfig(k=3, base_filters=4, depth=2, dropout_rate=0.0)
     optim = OptimConfig(optimizer="sgd", momentum=0.0, lr_boundaries=(100,),
                         lr_values=(1e-6, 1e-7))
@@ -113,7 +113,7 @@ def test_sync_batch_norm_is_batch_norm_with_its_gradients(monkeypatch):
 
     from wnet_tf.model import SyncBatchNormalization
 
-    monkeypatch.setattr(SyncBatchNormalization, "_synchronises", staticmethod(lambda c: True))
+    monkeypatch.setattr(SyncBatchNormalization, "synchronises", staticmethod(lambda c: True))
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(3.0, 2.0, (4, 5, 6, 3)), tf.float32)
     dy = tf.constant(rng.normal(0.0, 1.0, (4, 5, 6, 3)), tf.float32)
