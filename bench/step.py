@@ -47,8 +47,8 @@ def measure(config):
 
     from wnet_tf.config import LossConfig, ModelConfig, OptimConfig
     from wnet_tf.model import build_wnet
-    from wnet_tf.run import make_train_function
-    from wnet_tf.trainer import WNetTrainer, make_optimizer
+    from wnet_tf.training.tf_engine import make_train_function
+    from wnet_tf.training.trainer import WNetTrainer, make_optimizer
 
     keras.mixed_precision.set_global_policy(config["policy"])
     b, s, k = config["batch"], config["size"], config["k"]

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from wnet_tf import arrays, data, inputs
+from wnet_tf import arrays, data, images, inputs
 from wnet_tf.config import ConfigError, DataConfig
 from wnet_tf.images import ImageError
 
@@ -116,33 +116,33 @@ def config(train="", **changes):
 @pytest.mark.parametrize("name", EXACT)
 def test_decode_equals_tensorflow(name):
     encoded_bytes = EXACT[name]()
-    ours = arrays.decode_image(encoded_bytes)
+    ours = images.decode_image_numpy(encoded_bytes)
     assert ours.dtype == np.float32
-    np.testing.assert_array_equal(ours, data.decode_image(encoded_bytes))
+    np.testing.assert_array_equal(ours, images.decode_image(encoded_bytes))
 
 
 def test_decode_of_a_32_bit_bmp_keeps_the_colours_not_the_fourth_byte():
     encoded_bytes = encoded(Image.fromarray(RGBA), "BMP")
-    theirs = data.decode_image(encoded_bytes)
+    theirs = images.decode_image(encoded_bytes)
     assert theirs.shape[-1] == 4
-    np.testing.assert_array_equal(arrays.decode_image(encoded_bytes), theirs[..., :3])
+    np.testing.assert_array_equal(images.decode_image_numpy(encoded_bytes), theirs[..., :3])
 
 
 @pytest.mark.parametrize("path", skimage_files(".png", ".gif"), ids=lambda p: p.name)
 def test_decode_of_the_skimage_samples_equals_tensorflow(path):
     encoded_bytes = path.read_bytes()
-    np.testing.assert_array_equal(arrays.decode_image(encoded_bytes),
-                                  data.decode_image(encoded_bytes))
+    np.testing.assert_array_equal(images.decode_image_numpy(encoded_bytes),
+                                  images.decode_image(encoded_bytes))
 
 
 @pytest.mark.parametrize("name, encoded_bytes",
                          [(n, make()) for n, make in JPEGS.items()]
                          + [(p.name, p.read_bytes()) for p in skimage_files(".jpg")])
 def test_jpeg_decode_differs_from_tensorflow_by_the_idct_only(name, encoded_bytes):
-    ours = arrays.decode_image(encoded_bytes)
+    ours = images.decode_image_numpy(encoded_bytes)
     accurate = tf.io.decode_jpeg(encoded_bytes, dct_method="INTEGER_ACCURATE")
     np.testing.assert_array_equal(ours, tf.image.convert_image_dtype(accurate, tf.float32))
-    difference = np.abs(ours - data.decode_image(encoded_bytes).numpy())
+    difference = np.abs(ours - images.decode_image(encoded_bytes).numpy())
     assert difference.mean() <= JPEG_MEAN_ATOL and difference.max() <= JPEG_MAX_ATOL
 
 
@@ -155,7 +155,7 @@ def test_jpeg_decode_differs_from_tensorflow_by_the_idct_only(name, encoded_byte
 ])
 def test_decode_errors_name_the_file_and_the_reason(encoded_bytes, reason):
     with pytest.raises(ImageError, match=f"x.png: {reason}"):
-        arrays.decode_image(encoded_bytes, "x.png")
+        images.decode_image_numpy(encoded_bytes, "x.png")
 
 
 # --- resize, crop, flip ----------------------------------------------------------------------
@@ -215,9 +215,9 @@ def test_preprocess_of_the_skimage_samples_equals_tensorflow(mode):
     cfg = config(preprocess=mode)
     for path in skimage_files(".png", ".gif"):
         encoded_bytes = path.read_bytes()
-        theirs = data.preprocess(data.decode_image(encoded_bytes), cfg, training=False,
+        theirs = data.preprocess(images.decode_image(encoded_bytes), cfg, training=False,
                                  seed=tf.constant([0, 0]))
-        ours = arrays.preprocess(arrays.decode_image(encoded_bytes), cfg, training=False)
+        ours = arrays.preprocess(images.decode_image_numpy(encoded_bytes), cfg, training=False)
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=RESAMPLE_ATOL, err_msg=path.name)
 
 

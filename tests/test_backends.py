@@ -19,8 +19,8 @@ import sys, numpy as np, keras
 from wnet_tf.config import LossConfig, ModelConfig, OptimConfig
 from wnet_tf.model import build_wnet
 from wnet_tf.pretrained import load_weights, save_weights
-from wnet_tf.trainer import WNetTrainer, make_optimizer
-from wnet_tf.jax_train import JaxAlgorithm1
+from wnet_tf.training.jax_engine import JaxAlgorithm1
+from wnet_tf.training.trainer import WNetTrainer, make_optimizer
 weights, images, out = sys.argv[1:4]
 model, optim = ModelConfig(**MODEL), OptimConfig(**OPTIM)
 encoder, decoder = build_wnet(model)
@@ -61,7 +61,7 @@ def test_one_jax_step_equals_one_tensorflow_step(tmp_path):
     from wnet_tf.config import LossConfig, ModelConfig, OptimConfig
     from wnet_tf.model import build_wnet
     from wnet_tf.pretrained import save_weights
-    from wnet_tf.trainer import WNetTrainer, make_optimizer
+    from wnet_tf.training.trainer import WNetTrainer, make_optimizer
 
     keras.utils.set_random_seed(0)
     model, optim = ModelConfig(**MODEL), OptimConfig(**OPTIM)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from wnet_tf import data, inputs, records
+from wnet_tf import data, images, inputs, records
 from wnet_tf.config import DataConfig
 
 SIZE = 16
@@ -52,17 +52,17 @@ def config(train, **changes):
 def test_to_rgb_repeats_grey_and_drops_alpha():
     grey_alpha = tf.constant([[[2.0, 9.0]]])
     rgba = tf.constant([[[1.0, 2.0, 3.0, 9.0]]])
-    np.testing.assert_array_equal(data.to_rgb(grey_alpha), [[[2, 2, 2]]])
-    np.testing.assert_array_equal(data.to_rgb(rgba), [[[1, 2, 3]]])
-    np.testing.assert_array_equal(data.to_rgb(grey_alpha[..., :1]), [[[2, 2, 2]]])
-    np.testing.assert_array_equal(data.to_rgb(rgba[..., :3]), [[[1, 2, 3]]])
+    np.testing.assert_array_equal(images.to_rgb(grey_alpha), [[[2, 2, 2]]])
+    np.testing.assert_array_equal(images.to_rgb(rgba), [[[1, 2, 3]]])
+    np.testing.assert_array_equal(images.to_rgb(grey_alpha[..., :1]), [[[2, 2, 2]]])
+    np.testing.assert_array_equal(images.to_rgb(rgba[..., :3]), [[[1, 2, 3]]])
 
 
 def test_decode_scales_8_and_16_bit_to_unit_range():
     eight = np.array([[[0], [128], [255]]], np.uint8)
     sixteen = np.array([[[0], [32768], [65535]]], np.uint16)
-    np.testing.assert_allclose(data.decode_image(png(eight)), eight / 255, atol=1e-7)
-    np.testing.assert_allclose(data.decode_image(png(sixteen)), sixteen / 65535, atol=1e-7)
+    np.testing.assert_allclose(images.decode_image(png(eight)), eight / 255, atol=1e-7)
+    np.testing.assert_allclose(images.decode_image(png(sixteen)), sixteen / 65535, atol=1e-7)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -20,7 +20,8 @@ import pytest
 from test_train import _train_process, restore, summaries, tiny_config
 
 from wnet_tf.config import ConfigError, TrainConfig, config_from_dict
-from wnet_tf.run import CHECKPOINT_DIR, is_chief, latest_checkpoint, make_strategy
+from wnet_tf.rundir import CHECKPOINT_DIR, latest_checkpoint
+from wnet_tf.training.tf_engine import is_chief, make_strategy
 
 TWO_CPUS = """
 import tensorflow as tf
@@ -38,11 +39,11 @@ EQUALITY_SCRIPT = TWO_CPUS + textwrap.dedent("""
 
     from wnet_tf import model as wnet_model
     from wnet_tf.config import LossConfig, ModelConfig, OptimConfig
-    from wnet_tf.trainer import WNetTrainer, make_optimizer
+    from wnet_tf.training.trainer import WNetTrainer, make_optimizer
 
     # The same batch-norm arithmetic on both sides (SyncBatchNormalization's, not the fused
     # kernel), so that what differs is the distribution alone.
-    wnet_model.SyncBatchNormalization._synchronises = staticmethod(lambda context: True)
+    wnet_model.SyncBatchNormalization.synchronises = staticmethod(lambda context: True)
     model = ModelConfig(k=3, base_filters=4, depth=2, dropout_rate=0.0)
     optim = OptimConfig(optimizer="sgd", momentum=0.0, lr_boundaries=(100,),
                         lr_values=(1e-6, 1e-7))
@@ -89,7 +90,7 @@ TRAIN_SCRIPT = TWO_CPUS + textwrap.dedent("""
     import sys
 
     from wnet_tf.config import load_config
-    from wnet_tf.run import train
+    from wnet_tf.training.loop import train
 
     train(load_config(sys.argv[1]), sys.argv[2], progress=False)
 """)
@@ -112,7 +113,7 @@ def test_sync_batch_norm_is_batch_norm_with_its_gradients(monkeypatch):
 
     from wnet_tf.model import SyncBatchNormalization
 
-    monkeypatch.setattr(SyncBatchNormalization, "_synchronises", staticmethod(lambda c: True))
+    monkeypatch.setattr(SyncBatchNormalization, "synchronises", staticmethod(lambda c: True))
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(3.0, 2.0, (4, 5, 6, 3)), tf.float32)
     dy = tf.constant(rng.normal(0.0, 1.0, (4, 5, 6, 3)), tf.float32)

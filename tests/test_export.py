@@ -9,7 +9,8 @@ import tensorflow as tf
 from wnet_tf.config import config_from_dict, save_config
 from wnet_tf.export import export_run
 from wnet_tf.model import build_wnet
-from wnet_tf.run import CHECKPOINT_DIR, CONFIG_FILE, build_trainer, make_checkpoint
+from wnet_tf.rundir import CHECKPOINT_DIR, CONFIG_FILE, make_checkpoint
+from wnet_tf.training.trainer import build_trainer
 
 TINY = {"model": {"k": 3, "base_filters": 4, "depth": 1, "dropout_rate": 0.0},
         "data": {"image_size": 32}}

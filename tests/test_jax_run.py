@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("jax")
 
 from wnet_tf.config import ConfigError, config_from_dict  # noqa: E402
-from wnet_tf.loop import check_resumable  # noqa: E402
 from wnet_tf.rundir import read_state, state_file  # noqa: E402
-from wnet_tf.scalars import read_scalars  # noqa: E402
+from wnet_tf.training.loop import check_resumable  # noqa: E402
+from wnet_tf.training.scalars import read_scalars  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -161,8 +161,8 @@ def test_a_run_directory_resumes_only_on_the_backend_that_wrote_it(tmp_path):
 MIXED_STEPS = """
 import sys, numpy as np, keras
 from wnet_tf.config import config_from_dict
-from wnet_tf.jax_train import JaxAlgorithm1
-from wnet_tf.trainer import build_trainer
+from wnet_tf.training.jax_engine import JaxAlgorithm1
+from wnet_tf.training.trainer import build_trainer
 results = {}
 for precision in ("mixed_bfloat16", "mixed_float16"):
     keras.mixed_precision.set_global_policy(precision)

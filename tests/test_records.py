@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from wnet_tf import records
-from wnet_tf.data import FEATURES, decode_image, to_rgb
+from wnet_tf.data import FEATURES
+from wnet_tf.images import decode_image, to_rgb
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (6, 9, 3), dtype=np.uint8)

@@ -6,7 +6,7 @@ import pytest
 from test_trainer import make_trainer, two_region_images
 
 from wnet_tf.config import OptimConfig
-from wnet_tf.trainer import learning_rate
+from wnet_tf.training.trainer import learning_rate
 
 
 def test_lr_values_i_applies_to_the_steps_before_lr_boundaries_i():

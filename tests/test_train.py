@@ -15,16 +15,11 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 from wnet_tf.config import config_from_dict, load_config
-from wnet_tf.loop import NonFiniteLossError
-from wnet_tf.run import (
-    CHECKPOINT_DIR,
-    build_trainer,
-    latest_checkpoint,
-    make_checkpoint,
-    train,
-)
-from wnet_tf.scalars import read_scalars
+from wnet_tf.rundir import CHECKPOINT_DIR, latest_checkpoint, make_checkpoint
 from wnet_tf.train import command
+from wnet_tf.training.loop import NonFiniteLossError, train
+from wnet_tf.training.scalars import read_scalars
+from wnet_tf.training.trainer import build_trainer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -116,7 +111,7 @@ def test_a_time_budget_stops_with_a_checkpoint_and_the_next_run_resumes(tmp_path
 
 
 def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import wnet_tf.run
+    from wnet_tf.training import tf_engine
 
     def poisoned(data_config, split, *, training, input_context=None):
         # Batches 1-4 are images, batch 5 on are NaN.
@@ -124,7 +119,7 @@ def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, mo
         nan = tf.fill((1, 2, 32, 32, 3), np.nan)
         return tf.data.Dataset.from_tensor_slices(tf.concat([images, nan], 0)).repeat()
 
-    monkeypatch.setattr(wnet_tf.run, "make_dataset", poisoned)
+    monkeypatch.setattr(tf_engine, "make_dataset", poisoned)
     config = config_from_dict(tiny_config(tmp_path, iterations=10, keep_checkpoints=5))
     with pytest.raises(NonFiniteLossError, match=r"step 5: ncut_loss=nan.*ckpt-4"):
         train(config, tmp_path / "run", progress=False)

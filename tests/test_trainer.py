@@ -6,7 +6,7 @@ from support import tiny
 
 from wnet_tf.config import LossConfig, OptimConfig
 from wnet_tf.model import build_wnet
-from wnet_tf.trainer import WNetTrainer, make_optimizer
+from wnet_tf.training.trainer import WNetTrainer, make_optimizer
 
 TINY = tiny(k=3)
 OPTIM = OptimConfig(lr_boundaries=(1000,), lr_values=(3e-3, 3e-4))

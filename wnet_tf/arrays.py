@@ -1,12 +1,12 @@
 """Images to (B, S, S, 3) float32 batches in [0, 1] with NumPy and Pillow: wnet_tf.data's pipeline
 for a machine that has no TensorFlow (training on JAX).
 
-The same decode, resize, crop and flip semantics as wnet_tf.data, and the same pixels to float32
-round-off except for JPEGs: TensorFlow decodes them with libjpeg's fast integer IDCT, which Pillow
-does not offer with smooth chroma upsampling, so Pillow's accurate IDCT is used and a JPEG's
-values differ by 1.3/255 on average (21/255 at most over 103 BSDS500 and scikit-image JPEGs;
-tests/test_arrays.py compares every case with tf.data). The random crops and flips follow the
-same laws, not the same draws.
+The same decode (wnet_tf.images.decode_image_numpy), resize, crop and flip semantics as
+wnet_tf.data, and the same pixels to float32 round-off except for JPEGs: TensorFlow decodes them
+with libjpeg's fast integer IDCT, which Pillow does not offer with smooth chroma upsampling, so
+Pillow's accurate IDCT is used and a JPEG's values differ by 1.3/255 on average (21/255 at most
+over 103 BSDS500 and scikit-image JPEGs; tests/test_arrays.py compares every case with tf.data).
+The random crops and flips follow the same laws, not the same draws.
 
 Reads image files only (data.source "folder" or "skimage"). Importing this module imports
 neither TensorFlow nor JAX.
@@ -15,89 +15,19 @@ neither TensorFlow nor JAX.
 from __future__ import annotations
 
 import functools
-import io
 import itertools
 import logging
 import secrets
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 
 import numpy as np
-from PIL import Image
 
 from wnet_tf.config import DataConfig
-from wnet_tf.images import TF_FORMATS, ImageError, error_reason, sniff_format, to_rgb
+from wnet_tf.images import ImageError, decode_image_numpy, to_rgb
 from wnet_tf.inputs import input_files
-from wnet_tf.workers import usable_cores
+from wnet_tf.workers import in_threads, usable_cores
 
 log = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------------------------------------
-# Decode: as wnet_tf.data.decode_image (tf.io.decode_image) decodes.
-
-
-def decode_image(encoded: bytes, name="image") -> np.ndarray:
-    """Encoded JPEG, PNG, BMP or GIF bytes -> float32 (H, W, C) in [0, 1], C as stored (1 to 4).
-
-    8-bit images are divided by 255 and 16-bit PNGs by 65535; CMYK JPEGs come out as RGB; a GIF
-    gives its first frame. Raises ImageError (naming `name`) on bytes that do not decode.
-    """
-    fmt = sniff_format(encoded)
-    if fmt not in TF_FORMATS:
-        raise ImageError(name, "empty file" if not encoded else
-                         f"not a JPEG, PNG, BMP or GIF ({fmt or f'starts with {encoded[:8]!r}'})")
-    try:
-        with Image.open(io.BytesIO(encoded), formats=[fmt.upper()]) as picture:
-            array = _samples(picture, fmt, encoded)
-    except Exception as err:  # Pillow raises OSError, ValueError, SyntaxError...: all mean this
-        raise ImageError(name, f"does not decode as {fmt} ({error_reason(err)})") from None
-    if array.ndim == 2:
-        array = array[..., None]
-    if array.dtype == np.uint16:
-        return array.astype(np.float32) * np.float32(1 / 65535)
-    if fmt == "png":  # TensorFlow reads 8-bit PNG samples widened to 16 bits (v * 257)
-        return (array.astype(np.float32) * 257) * np.float32(1 / 65535)
-    return array.astype(np.float32) * np.float32(1 / 255)
-
-
-def _samples(picture, fmt, encoded) -> np.ndarray:
-    """A Pillow image -> uint8 or uint16 (H, W[, C]), the samples TensorFlow's decoder gives."""
-    mode = picture.mode
-    rawmode = picture.tile[0].args if fmt == "png" and picture.tile else ""
-    if rawmode in ("RGB;16B", "RGBA;16B", "LA;16B"):
-        return _png16(encoded, rawmode)
-    if fmt == "gif":  # first frame as RGB; TensorFlow leaves transparent pixels black
-        rgb = np.asarray(picture.convert("RGB"))
-        clear = picture.info.get("transparency")
-        return rgb if clear is None else np.where((np.asarray(picture) == clear)[..., None], 0, rgb)
-    if mode == "CMYK":
-        # TensorFlow's conversion (jpeg_mem.cc) in integers, on Pillow's (Adobe-uninverted) CMYK.
-        ink = 255 - np.asarray(picture).astype(np.uint16)
-        return (ink[..., :3] * ink[..., 3:] // 255).astype(np.uint8)
-    if mode == "P" and fmt == "bmp":
-        return np.asarray(picture)  # TensorFlow reads an 8-bit BMP's indices as grey levels
-    if mode == "P":
-        return np.asarray(picture.convert("RGBA" if "transparency" in picture.info else "RGB"))
-    if mode == "1":
-        return np.asarray(picture.convert("L"))
-    return np.asarray(picture)
-
-
-def _png16(encoded, rawmode) -> np.ndarray:
-    """A 16-bit colour or grey-alpha PNG as uint16 (H, W, C). Pillow keeps only the high byte of
-    each sample, so the rows are read again with another unpacking of the same bits: as
-    little-endian samples (the low bytes), or for grey-alpha as four plain bytes a pixel."""
-    def read(raw):
-        with Image.open(io.BytesIO(encoded), formats=["PNG"]) as picture:
-            picture.tile = [picture.tile[0]._replace(args=raw)]
-            return np.asarray(picture).astype(np.uint16)
-
-    if rawmode == "LA;16B":
-        octets = read("RGBA")  # L high, L low, A high, A low
-        return octets[..., 0::2] << 8 | octets[..., 1::2]
-    return read(rawmode) << 8 | read(rawmode[:-1] + "L")
-
 
 # ---------------------------------------------------------------------------------------------
 # Resize: each of tf.image.resize's two methods is a linear map per axis, a weight matrix
@@ -281,13 +211,15 @@ def _batches(files, config, seed, split, training):
         index, path = element
         try:
             with open(path, "rb") as f:
-                image = decode_image(f.read(), path)
+                image = decode_image_numpy(f.read(), path)
         except (ImageError, OSError) as err:
             return path, err
         return path, preprocess(image, config, training=training, rng=_rng(seed, 1, index))
 
     batch = []
-    for path, image in _read_ahead(load, elements(), ahead=2 * config.batch_size):
+    # Pillow's decoders and NumPy's array operations release the GIL: a few threads.
+    for path, image in in_threads(load, elements(), min(8, usable_cores()),
+                                  ahead=2 * config.batch_size):
         if isinstance(image, Exception):
             if path not in bad:  # read ahead, a file may fail again before it is known bad
                 log.warning("skipped %s", image)
@@ -302,20 +234,3 @@ def _batches(files, config, seed, split, training):
             batch = []
     if batch and not training:
         yield np.stack(batch)
-
-
-def _read_ahead(fn: Callable, items: Iterable, *, ahead: int) -> Iterator:
-    """fn(item) for each item, in order, computed by a few threads (Pillow's decoders and NumPy's
-    array operations release the GIL) at most `ahead` items ahead of the consumer."""
-    with ThreadPoolExecutor(min(8, usable_cores())) as pool:
-        pending = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(fn, item))
-                if len(pending) > ahead:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:  # the consumer stopped early: do not decode what nobody will read
-            for future in pending:
-                future.cancel()

@@ -88,7 +88,7 @@ class OptimConfig:
     momentum: float = 0.9  # sgd only
     # Piecewise-constant learning rate, both optimizers driven by the training step: lr_values[i]
     # applies to the steps before lr_boundaries[i] (the first lr_boundaries[0] steps run at
-    # lr_values[0]; wnet_tf.trainer.learning_rate).
+    # lr_values[0]; wnet_tf.training.trainer.learning_rate).
     # [open] the literal "divide by 10 every 1,000 iterations" for 50,000 iterations reaches 3e-53;
     # the default divides by 10 every 10,000 iterations instead (configs/README.md).
     lr_boundaries: tuple[int, ...] = (10000, 20000, 30000, 40000)

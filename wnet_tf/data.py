@@ -8,9 +8,9 @@ Three sources (`DataConfig.source`):
 - "skimage": the sample images inside the installed scikit-image package, for a quickstart that
   downloads nothing.
 
-The decoder (`decode_image`) is the one `make-records` uses to check every file, so a record that
-converted will decode in training. The decode and preprocessing ops are pure functions of tensors
-(and of an explicit seed for the random ones), usable eagerly and inside tf.data.
+Images are decoded by `wnet_tf.images.decode_image`, the decoder `make-records` checks every file
+with, so a record that converted will decode in training. The preprocessing ops are pure functions
+of tensors (and of an explicit seed for the random ones), usable eagerly and inside tf.data.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import secrets
 import tensorflow as tf
 
 from wnet_tf.config import DataConfig
+from wnet_tf.images import decode_image, to_rgb
 from wnet_tf.inputs import input_files
 
 # What make-records writes into each tf.train.Example.
@@ -33,25 +34,7 @@ FEATURES = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Decode and preprocess: pure tensor functions.
-
-
-def decode_image(encoded):
-    """Encoded JPEG, PNG, BMP or GIF bytes -> float32 (H, W, C) in [0, 1], C as stored (1 to 4).
-
-    8-bit images are divided by 255 and 16-bit PNGs by 65535; CMYK JPEGs come out as RGB; a GIF
-    gives its first frame. Raises tf.errors.InvalidArgumentError on bytes that do not decode.
-    """
-    image = tf.io.decode_image(encoded, channels=0, dtype=tf.float32, expand_animations=False)
-    image.set_shape([None, None, None])
-    return image
-
-
-def to_rgb(image):
-    """(H, W, C) with C in 1..4 -> (H, W, 3): grey (C = 1, 2) repeated, alpha (C = 2, 4) dropped."""
-    # Slices, not a gather: tf.gather along the channel axis costs more than the JPEG decode.
-    return tf.cond(tf.shape(image)[-1] < 3, lambda: tf.tile(image[..., :1], [1, 1, 3]),
-                   lambda: image[..., :3])
+# Preprocess: pure tensor functions.
 
 
 def resample(image, height_width):

@@ -1,11 +1,13 @@
-"""Image files: which files are images, how they are read, how results are written.
+"""Image files: which files are images, how they are decoded and read, how results are written.
 
-Every command finds its inputs with `find_images` (one list of extensions) and reads them with
-`read_image`, so `segment`, `postprocess` and `make-records` take the same files from a folder.
-JPEG, PNG, BMP and GIF are decoded by TensorFlow's decoder, the one training uses
-(`wnet_tf.data.decode_image`), so a model sees the pixels it was trained on; TIFF and WebP, which
-TensorFlow cannot decode, are read through tifffile and Pillow (both installed with
-scikit-image). The first page of a multi-page TIFF and the first frame of an animation are read.
+The bottom of the input side: `data` (tf.data), `arrays` (NumPy), `records` (make-records) and
+`inputs` decode with the functions here and take files by its one list of extensions. Every command
+finds its inputs with `find_images` and reads them with `read_image`, so `segment`, `postprocess`
+and `make-records` take the same files from a folder. JPEG, PNG, BMP and GIF are decoded by
+TensorFlow's decoder, the one training uses (`decode_image`), so a model sees the pixels it was
+trained on; `decode_image_numpy` gives the same pixels without TensorFlow. TIFF and WebP, which
+TensorFlow cannot decode, are read through tifffile and Pillow (both installed with scikit-image).
+The first page of a multi-page TIFF and the first frame of an animation are read.
 
 Importing this module imports neither TensorFlow nor Pillow: post-processing's worker processes
 import it and must start fast.
@@ -14,6 +16,7 @@ import it and must start fast.
 from __future__ import annotations
 
 import colorsys
+import io
 import os
 import re
 from pathlib import Path
@@ -22,10 +25,14 @@ import numpy as np
 
 from wnet_tf.files import atomic_write
 
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-# The formats TensorFlow decodes (training reads only these; make-records transcodes the others).
-TF_FORMATS = ("jpeg", "png", "gif", "bmp")
+# The formats read here and their extensions. TensorFlow decodes TF_FORMATS, the only ones training
+# reads (make-records transcodes the others to PNG).
+_EXTENSIONS = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "bmp": (".bmp",), "gif": (".gif",),
+               "tiff": (".tif", ".tiff"), "webp": (".webp",)}
+TF_FORMATS = ("jpeg", "png", "bmp", "gif")
 OTHER_FORMATS = ("tiff", "webp")
+EXTENSIONS = tuple(ext for fmt in TF_FORMATS + OTHER_FORMATS for ext in _EXTENSIONS[fmt])
+TF_EXTENSIONS = tuple(ext for fmt in TF_FORMATS for ext in _EXTENSIONS[fmt])
 
 # First bytes of the formats read here and of common ones that are not, so that a file that is
 # not read says what it is.
@@ -81,11 +88,20 @@ def error_reason(err: BaseException) -> str:
     return text.strip() or type(err).__name__
 
 
-def to_rgb(image: np.ndarray) -> np.ndarray:
-    """(H, W, C) with C in 1..4 -> (H, W, 3): grey (C = 1, 2) repeated, alpha (C = 2, 4) dropped,
-    as wnet_tf.data.to_rgb does for TensorFlow's decodes."""
-    return np.ascontiguousarray(image[..., :1].repeat(3, -1) if image.shape[-1] < 3
-                                else image[..., :3])
+def to_rgb(image):
+    """(H, W, C) with C in 1..4 -> (H, W, 3): grey (C = 1, 2) repeated, alpha (C = 2, 4) dropped.
+
+    A NumPy array, or a TensorFlow tensor: inside tf.data a decoded image's channel count is
+    known only when the pipeline runs, so there the choice is a tf.cond.
+    """
+    if isinstance(image, np.ndarray):
+        return np.ascontiguousarray(image[..., :1].repeat(3, -1) if image.shape[-1] < 3
+                                    else image[..., :3])
+    import tensorflow as tf
+
+    # Slices, not a gather: tf.gather along the channel axis costs more than the JPEG decode.
+    return tf.cond(tf.shape(image)[-1] < 3, lambda: tf.tile(image[..., :1], [1, 1, 3]),
+                   lambda: image[..., :3])
 
 
 def as_float_rgb(array: np.ndarray) -> np.ndarray:
@@ -102,10 +118,91 @@ def as_float_rgb(array: np.ndarray) -> np.ndarray:
     return to_rgb(image)
 
 
+def decode_image(encoded):
+    """Encoded JPEG, PNG, BMP or GIF bytes -> float32 (H, W, C) in [0, 1], C as stored (1 to 4):
+    the decoder training uses (a TensorFlow op, usable inside tf.data) and make-records checks
+    every file with, so a record that converted will decode in training.
+
+    8-bit images are divided by 255 and 16-bit PNGs by 65535; CMYK JPEGs come out as RGB; a GIF
+    gives its first frame. Raises tf.errors.InvalidArgumentError on bytes that do not decode.
+    """
+    import tensorflow as tf
+
+    image = tf.io.decode_image(encoded, channels=0, dtype=tf.float32, expand_animations=False)
+    image.set_shape([None, None, None])
+    return image
+
+
+def decode_image_numpy(encoded: bytes, name="image") -> np.ndarray:
+    """`decode_image` without TensorFlow, through Pillow: encoded JPEG, PNG, BMP or GIF bytes ->
+    float32 (H, W, C) in [0, 1], C as stored (1 to 4). The same pixels to float32 round-off but
+    for JPEGs (see wnet_tf.arrays) and 32-bit BMPs (their fourth byte is not kept).
+
+    8-bit images are divided by 255 and 16-bit PNGs by 65535; CMYK JPEGs come out as RGB; a GIF
+    gives its first frame. Raises ImageError (naming `name`) on bytes that do not decode.
+    """
+    from PIL import Image
+
+    fmt = sniff_format(encoded)
+    if fmt not in TF_FORMATS:
+        raise ImageError(name, "empty file" if not encoded else
+                         f"not a JPEG, PNG, BMP or GIF ({fmt or f'starts with {encoded[:8]!r}'})")
+    try:
+        with Image.open(io.BytesIO(encoded), formats=[fmt.upper()]) as picture:
+            array = _samples(picture, fmt, encoded)
+    except Exception as err:  # Pillow raises OSError, ValueError, SyntaxError...: all mean this
+        raise ImageError(name, f"does not decode as {fmt} ({error_reason(err)})") from None
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) * np.float32(1 / 65535)
+    if fmt == "png":  # TensorFlow reads 8-bit PNG samples widened to 16 bits (v * 257)
+        return (array.astype(np.float32) * 257) * np.float32(1 / 65535)
+    return array.astype(np.float32) * np.float32(1 / 255)
+
+
+def _samples(picture, fmt, encoded) -> np.ndarray:
+    """A Pillow image -> uint8 or uint16 (H, W[, C]), the samples TensorFlow's decoder gives."""
+    mode = picture.mode
+    rawmode = picture.tile[0].args if fmt == "png" and picture.tile else ""
+    if rawmode in ("RGB;16B", "RGBA;16B", "LA;16B"):
+        return _png16(encoded, rawmode)
+    if fmt == "gif":  # first frame as RGB; TensorFlow leaves transparent pixels black
+        rgb = np.asarray(picture.convert("RGB"))
+        clear = picture.info.get("transparency")
+        return rgb if clear is None else np.where((np.asarray(picture) == clear)[..., None], 0, rgb)
+    if mode == "CMYK":
+        # TensorFlow's conversion (jpeg_mem.cc) in integers, on Pillow's (Adobe-uninverted) CMYK.
+        ink = 255 - np.asarray(picture).astype(np.uint16)
+        return (ink[..., :3] * ink[..., 3:] // 255).astype(np.uint8)
+    if mode == "P" and fmt == "bmp":
+        return np.asarray(picture)  # TensorFlow reads an 8-bit BMP's indices as grey levels
+    if mode == "P":
+        return np.asarray(picture.convert("RGBA" if "transparency" in picture.info else "RGB"))
+    if mode == "1":
+        return np.asarray(picture.convert("L"))
+    return np.asarray(picture)
+
+
+def _png16(encoded, rawmode) -> np.ndarray:
+    """A 16-bit colour or grey-alpha PNG as uint16 (H, W, C). Pillow keeps only the high byte of
+    each sample, so the rows are read again with another unpacking of the same bits: as
+    little-endian samples (the low bytes), or for grey-alpha as four plain bytes a pixel."""
+    from PIL import Image
+
+    def read(raw):
+        with Image.open(io.BytesIO(encoded), formats=["PNG"]) as picture:
+            picture.tile = [picture.tile[0]._replace(args=raw)]
+            return np.asarray(picture).astype(np.uint16)
+
+    if rawmode == "LA;16B":
+        octets = read("RGBA")  # L high, L low, A high, A low
+        return octets[..., 0::2] << 8 | octets[..., 1::2]
+    return read(rawmode) << 8 | read(rawmode[:-1] + "L")
+
+
 def decode_other(data: bytes, fmt: str) -> np.ndarray:
     """TIFF (tifffile: 16-bit and float pages too) or WebP (Pillow) bytes -> a raw array."""
-    import io
-
     if fmt == "tiff":
         import tifffile
 
@@ -134,8 +231,6 @@ def decode(data: bytes, name="image") -> tuple[np.ndarray, str]:
         raise ImageError(name, f"unsupported format ({fmt})")
     try:
         if fmt in TF_FORMATS:
-            from wnet_tf.data import decode_image, to_rgb
-
             return to_rgb(decode_image(data)).numpy(), fmt
         return as_float_rgb(decode_other(data, fmt)), fmt
     except ImageError:

@@ -12,10 +12,7 @@ import json
 from pathlib import Path
 
 from wnet_tf.config import DataConfig
-from wnet_tf.images import find_images
-
-# The files a "folder" source reads: those TensorFlow decodes (make-records transcodes the others).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+from wnet_tf.images import TF_EXTENSIONS, find_images
 
 
 def _gfile():
@@ -35,7 +32,7 @@ def skimage_images() -> list[Path]:
     except ImportError as err:
         raise ImportError("source='skimage' needs scikit-image: pip install scikit-image") from err
     return [p for p in sorted(Path(skimage.data_dir).iterdir())
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+            if p.is_file() and p.suffix.lower() in TF_EXTENSIONS]
 
 
 def read_manifest(path) -> list[str]:
@@ -64,7 +61,7 @@ def input_files(config: DataConfig, split: str) -> list[str]:
         raise ValueError(f"data.{split} is empty: set it to a TFRecord glob or manifest, or a "
                          "folder with data.source=folder (data.source=skimage needs no files)")
     if config.source == "folder":
-        files = [str(p) for p in find_images(where, IMAGE_EXTENSIONS)]
+        files = [str(p) for p in find_images(where, TF_EXTENSIONS)]
     elif where.endswith(".json"):
         files = read_manifest(where)
     else:

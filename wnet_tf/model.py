@@ -224,8 +224,9 @@ class SyncBatchNormalization(FusedBatchNormalization):
             raise ValueError("SyncBatchNormalization does not support renorm")
 
     @staticmethod
-    def _synchronises(context):
-        """Whether training needs the global batch's statistics (else the fused kernel)."""
+    def synchronises(context):
+        """Whether training needs the global batch's statistics (else the fused kernel). Public
+        so that a test can force this layer's arithmetic on one device (tests/test_distribute)."""
         return context is not None and context.num_replicas_in_sync > 1
 
     def call(self, inputs, training=None, mask=None):
@@ -234,7 +235,7 @@ class SyncBatchNormalization(FusedBatchNormalization):
         import tensorflow as tf
 
         context = tf.distribute.get_replica_context()
-        if not (training and self.trainable and self._synchronises(context)):
+        if not (training and self.trainable and self.synchronises(context)):
             return super().call(inputs, training=training, mask=mask)
         if mask is not None:
             raise ValueError("SyncBatchNormalization does not support masks")

@@ -2,7 +2,7 @@
 
 A source is a PASCAL VOC2012 root, a BSDS500 root or any folder of images (`find_source`; the
 extensions of `wnet_tf.images`). `convert` decodes every file once with the decoder training uses
-(`wnet_tf.data.decode_image`), skips the ones that fail with the reason, and writes the original
+(`wnet_tf.images.decode_image`), skips the ones that fail with the reason, and writes the original
 bytes (TIFF and WebP, which that decoder cannot read, re-encoded losslessly as PNG) into shards
 `PREFIX-00000-of-000NN` with a manifest `PREFIX.manifest.json` beside them.
 
@@ -14,7 +14,6 @@ once all of them are complete, the manifest last. An existing output is refused 
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -26,11 +25,18 @@ from pathlib import Path
 import click
 import numpy as np
 
-from wnet_tf.images import OTHER_FORMATS, TF_FORMATS, error_reason, find_images, sniff_format
-from wnet_tf.workers import usable_cores
+from wnet_tf.images import (
+    OTHER_FORMATS,
+    TF_FORMATS,
+    decode_image,
+    decode_other,
+    error_reason,
+    find_images,
+    sniff_format,
+)
+from wnet_tf.workers import in_threads, usable_cores
 
 SOURCES = ("auto", "voc", "bsds", "folder")
-_PNG_COLOR_TYPES = {0: "greyscale", 2: "rgb", 3: "palette", 4: "greyscale+alpha", 6: "rgba"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,8 +161,6 @@ def _as_png(data: bytes, fmt: str) -> bytes:
     16 bits kept, floats in [0, 1] stored as 16 bits."""
     import tensorflow as tf
 
-    from wnet_tf.images import decode_other
-
     array = decode_other(data, fmt)
     if array.ndim == 2:
         array = array[..., None]
@@ -171,8 +175,6 @@ def inspect_file(path: Path) -> Inspected:
     """Read and decode one file; never raises for a bad file, it returns the reason instead.
     TIFF and WebP files, which TensorFlow cannot decode, are stored re-encoded as PNG."""
     import tensorflow as tf
-
-    from wnet_tf.data import decode_image
 
     try:
         data = path.read_bytes()
@@ -199,23 +201,6 @@ def inspect_file(path: Path) -> Inspected:
     height, width, channels = image.shape
     return Inspected(path, data, height, width, channels, stored,
                      notes + _notes(data, stored, channels))
-
-
-def _parallel(fn, items, workers):
-    """fn(item) for each item, in order, on `workers` threads, with a bounded look-ahead so that
-    decoded files never pile up in memory. TensorFlow's decoders release the GIL."""
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        pending = collections.deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(fn, item))
-                if len(pending) >= 4 * workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,7 +252,9 @@ def _write_shards(source: Source, staging: Path, shard_size: int, workers: int, 
     parts, skipped, noted = [], [], []
     writer = None
     with tqdm(total=len(source.files), unit="img", disable=not progress) as bar:
-        for item in _parallel(inspect_file, source.files, workers):
+        # TensorFlow's decoders release the GIL: threads; a bounded look-ahead, so that decoded
+        # files never pile up in memory.
+        for item in in_threads(inspect_file, source.files, workers, ahead=4 * workers):
             bar.update()
             relpath = item.path.relative_to(source.root).as_posix()
             if item.skip:

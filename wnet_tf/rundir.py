@@ -1,14 +1,14 @@
 """What a run directory holds and how its checkpoints are found, written and read back: the one
-place that `run` (training), `export` and `pretrained` (shipping) share.
+place that training (wnet_tf.training), `export` and `pretrained` (shipping) share.
 
     RUN_DIR/config.json    the resolved config; `export` rebuilds the networks from it
     RUN_DIR/checkpoints/   ckpt-<step>: both networks, both optimizer states and the step, as
                            TensorFlow checkpoints (a run on the TensorFlow backend), or
                            state-<step>.npz: the same as NumPy arrays (a run on JAX)
-    RUN_DIR/scalars.csv    the logged losses and rates, one row per log (wnet_tf.scalars)
+    RUN_DIR/scalars.csv    the logged losses and rates, one row per log (wnet_tf.training.scalars)
 
 A state file holds one array per variable the JAX step reads and writes, keyed `GROUP/INDEX`
-(GROUP one of jax_train.STATE_KEYS, INDEX the variable's place in that list), and the step under
+(GROUP one of jax_engine.STATE_KEYS, INDEX the variable's place in that list), and the step under
 "step": plain NumPy, so that a machine without TensorFlow writes it and one with TensorFlow exports
 it. Not by variable path: Keras numbers unnamed layers (seed generators, optimizers) per process,
 so the paths of one model differ between processes; the order does not. TensorFlow is imported
@@ -25,12 +25,8 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_NAME = "ckpt"
 STATE_NAME = "state"
-# The state groups that hold the networks' variables (jax_train.STATE_KEYS begins with them).
+# The state groups that hold the networks' variables (jax_engine.STATE_KEYS begins with them).
 NETWORK_GROUPS = ("enc_trainable", "enc_non_trainable", "dec_trainable", "dec_non_trainable")
-
-
-def config_path(run_dir) -> Path:
-    return Path(run_dir) / CONFIG_FILE
 
 
 def checkpoint_dir(run_dir) -> Path:

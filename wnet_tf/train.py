@@ -1,6 +1,6 @@
 """`python -m wnet_tf.train CONFIG [--workdir DIR] [--set section.key=value ...]`, also
-`wnet-tf train`: load the config, then `wnet_tf.run.train` does the rest, or `wnet_tf.jax_run.train`
-under KERAS_BACKEND=jax."""
+`wnet-tf train`: load the config, then `wnet_tf.training.loop.train` does the rest, on TensorFlow
+or, under KERAS_BACKEND=jax, on JAX."""
 
 import typing
 from pathlib import Path
@@ -34,15 +34,8 @@ def command(config_path, workdir, overrides, strategy, progress):
     except ConfigError as err:
         raise click.BadParameter(str(err), param_hint="CONFIG / --set") from None
     # Imported here so that --help and config errors do not wait for TensorFlow or JAX.
-    import keras
-
     from wnet_tf.inputs import check_inputs
-    from wnet_tf.loop import NonFiniteLossError
-
-    if keras.backend.backend() == "jax":
-        from wnet_tf.jax_run import train
-    else:
-        from wnet_tf.run import train
+    from wnet_tf.training.loop import NonFiniteLossError, train
 
     try:  # before the run directory exists: a run that cannot start leaves nothing behind
         check_inputs(config.data)

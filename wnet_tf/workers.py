@@ -1,11 +1,14 @@
-"""Work spread over processes: the cores this process may use, and one loop that runs a function
-over many items in a pool without letting their inputs pile up in memory."""
+"""Work spread over processes or threads: the cores this process may use, and the loops that run a
+function over many items in a pool without letting their inputs or results pile up in memory:
+`each` in processes (completion order, one bad item never stops the others) and `in_threads`
+(in order, for work that releases the GIL: decoders, NumPy)."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 
 
 def usable_cores() -> int:
@@ -52,3 +55,22 @@ def each(work, items, workers, prepare=None, spawn=False):
                 yield item, None, err
             yield from finished(2 * workers)
         yield from finished(0)
+
+
+def in_threads(work, items, threads, ahead):
+    """Yields work(item) for every item, in the items' order, computed by `threads` threads at
+    most `ahead` items ahead of the consumer (a decoded image is large). An exception raised by
+    `work` is raised here, at its item. A consumer that stops early cancels what has not started.
+    """
+    with ThreadPoolExecutor(threads) as pool:
+        pending = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(work, item))
+                if len(pending) > ahead:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()

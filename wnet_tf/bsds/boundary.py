@@ -33,7 +33,7 @@ MAX_DISTANCE = 0.0075
 
 def _matching():
     try:
-        from pyEdgeEval._lib import correspond_pixels
+        from pyEdgeEval import correspond_pixels
     except ImportError:
         raise BSDSError(
             "the boundary benchmark needs pyEdgeEval (the benchmark's correspondPixels): "

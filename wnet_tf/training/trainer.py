@@ -158,7 +158,7 @@ def build_trainer(config: Config, sync_batch_norm=False):
     trainer = WNetTrainer(encoder, decoder, config.loss, config.optim)
     # No XLA over the whole step on TensorFlow: it makes the convolutions ~10x slower on CPU,
     # and the N-cut already compiles itself (loss.jit). On JAX the step is jitted whole
-    # (wnet_tf.jax_train).
+    # (wnet_tf.training.jax_engine).
     trainer.compile(make_optimizer(config.optim, config.train.precision),
                     make_optimizer(config.optim, config.train.precision), jit_compile=False)
     return trainer

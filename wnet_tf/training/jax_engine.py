@@ -1,4 +1,16 @@
-"""Algorithm 1 on the JAX backend: the two-phase step as one jitted function over explicit state.
+"""The JAX engine of the training loop (wnet_tf.training.loop,
+`KERAS_BACKEND=jax python -m wnet_tf.train CONFIG`): Algorithm 1 as one jitted function over
+explicit state, and the run's state in NumPy files:
+
+    checkpoints/state-<step>.npz    both networks, both optimizer states, the dropout seeds and
+                                    the step, as NumPy arrays (wnet_tf.rundir)
+    timing.json                     this invocation: the device, seconds per step (the first,
+                                    which compiles, apart), the accelerator's peak memory
+
+It needs no TensorFlow: the images come through tf.data where TensorFlow is installed and through
+wnet_tf.arrays (the same decode, resize, crop and flip) where it is not, and TensorBoard's events
+are written only where it is. `wnet-tf export RUN_DIR`, on a machine with TensorFlow, exports such
+a run. One device; the image panels of TensorBoard are the TensorFlow engine's alone.
 
 Keras' own `fit()` on JAX carries one optimizer's state, and Algorithm 1 has two, so the step is
 written here over all of it, in the manner of Keras' custom JAX training loops: both networks'
@@ -7,7 +19,7 @@ optimizers' variables and the step. The semantics are WNetTrainer.train_step's: 
 the encoder's trainable variables alone with the encoder optimizer, from the mean soft N-cut;
 phase 2 starts from the state phase 1 left (its weights, statistics and seeds) and updates every
 trainable variable with the W-Net optimizer, from the mean reconstruction error. Both rates come
-from the step (`wnet_tf.trainer.learning_rate`). Under mixed_float16 the optimizers are
+from the step (`wnet_tf.training.trainer.learning_rate`). Under mixed_float16 the optimizers are
 LossScaleOptimizers, whose stateless update skips a non-finite step as the stateful one does.
 
     algorithm = JaxAlgorithm1(trainer)      # a compiled WNetTrainer, built under KERAS_BACKEND=jax
@@ -18,23 +30,37 @@ LossScaleOptimizers, whose stateless update skips a non-finite step as the state
     state = algorithm.state_from(arrays)     # and back, checked against the model
 """
 
+import functools
+import json
+import statistics
+from pathlib import Path
+
 import jax
 import keras
 import numpy as np
 from keras import ops
 
+from wnet_tf.config import Config, ConfigError
+from wnet_tf.files import atomic_write_text
 from wnet_tf.losses import reconstruction_loss
-from wnet_tf.rundir import NETWORK_GROUPS, network_groups, state_key
-from wnet_tf.trainer import learning_rate
+from wnet_tf.rundir import (
+    NETWORK_GROUPS,
+    latest_state,
+    network_groups,
+    read_state,
+    state_key,
+    write_state,
+)
+from wnet_tf.training.trainer import build_trainer, learning_rate
 
 STATE_KEYS = (*NETWORK_GROUPS, "enc_optimizer", "wnet_optimizer")
+TIMING_FILE = "timing.json"
 
 
 def _rate_index(optimizer):
     """Where the optimizer's learning-rate variable is in its `variables` (a LossScaleOptimizer
-    keeps it in its inner optimizer)."""
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    rate = inner._learning_rate
+    gives its inner optimizer's)."""
+    rate = optimizer.learning_rate
     if not isinstance(rate, keras.Variable):
         raise TypeError("the optimizer's learning rate must be a variable (make_optimizer)")
     return next(i for i, v in enumerate(optimizer.variables) if v is rate)
@@ -152,3 +178,82 @@ class JaxAlgorithm1:
                      "step": state["step"] + 1}
         return new_state, {"ncut_loss": ncut, "rec_loss": rec, "encoder_lr": rate,
                            "wnet_lr": rate}
+
+
+@functools.cache  # devices can be hidden only before TensorFlow initialises them: once
+def _tensorflow():
+    """TensorFlow, kept off the accelerators (JAX has them), or None where it is not installed."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    tf.config.set_visible_devices([], "GPU")
+    return tf
+
+
+def training_batches(config: Config):
+    """An endless iterator of float32 (B, S, S, 3) NumPy batches for training."""
+    if _tensorflow() is None:
+        from wnet_tf.arrays import batches
+
+        return batches(config.data, "train", training=True)
+    from wnet_tf.data import make_dataset
+
+    return make_dataset(config.data, "train", training=True).as_numpy_iterator()
+
+
+class JaxEngine:
+    """The loop's engine on JAX: a compiled WNetTrainer's variables as explicit state, stepped by
+    JaxAlgorithm1, saved as state files."""
+
+    chief = True  # one process
+
+    def __init__(self, config: Config, run_dir):
+        if config.train.strategy != "default":
+            raise ConfigError(f"train.strategy={config.train.strategy!r} is tf.distribute's; on "
+                              "JAX training runs on one device (train.strategy='default')")
+        self.config, self.run_dir = config, run_dir
+        self.tensorflow = _tensorflow() is not None  # for TensorBoard's events
+
+    def start(self):
+        self.algorithm = JaxAlgorithm1(build_trainer(self.config))
+        latest = latest_state(self.run_dir)
+        self.state = (self.algorithm.state_from(read_state(latest), latest) if latest
+                      else self.algorithm.initial_state())
+        self.batches = training_batches(self.config)
+        return int(self.state["step"]), latest
+
+    def step(self, images) -> dict:
+        self.state, logs = self.algorithm.step(self.state, images)
+        logs = jax.device_get(logs)  # waits for the step
+        # The per-image losses' means, in the TensorFlow engine's order.
+        return {name: float(np.mean(logs[name])) for name in self.algorithm.trainer.trackers}
+
+    def image_panel(self):
+        return None  # TensorBoard's image panels are the TensorFlow engine's
+
+    def save(self, step: int):
+        write_state(self.run_dir, step, self.algorithm.arrays(self.state),
+                    self.config.train.keep_checkpoints)
+
+    def finish(self, seconds):
+        """timing.json: how fast this invocation's steps ran, and on what."""
+        later = seconds[1:]
+        timing = {
+            "backend": "jax",
+            "device": str(jax.local_devices()[0]),
+            "precision": self.config.train.precision,
+            "batch_size": self.config.data.batch_size,
+            "image_size": self.config.data.image_size,
+            "steps": len(seconds),
+            "first_step_seconds": seconds[0],  # compiles the step
+            "seconds_per_step": statistics.median(later) if later else None,
+            "peak_memory_bytes": _peak_memory(),
+        }
+        atomic_write_text(Path(self.run_dir) / TIMING_FILE, json.dumps(timing, indent=2) + "\n")
+
+
+def _peak_memory():
+    """The first device's peak memory in bytes, where its backend keeps the figure (GPUs)."""
+    stats = jax.local_devices()[0].memory_stats() or {}
+    return stats.get("peak_bytes_in_use")
