@@ -377,3 +377,49 @@ def test_the_wnet_cue_sees_class_boundaries_the_image_does_not_show():
     assert orientation[16, 59] == pytest.approx(0.0)  # the normal points along the rows
     with pytest.raises(ConfigError, match="wnet_cue_weight"):
         config_from_dict({"postprocess": {"wnet_cue_weight": -1}})
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (3, 50)])
+@pytest.mark.parametrize("with_softmax", [True, False])
+def test_degenerate_sizes_get_a_valid_hierarchy(tmp_path, shape, with_softmax):
+    import scipy.io
+    from skimage import io
+
+    from wnet_tf.postprocess.folder import process_image
+
+    rng = np.random.default_rng(0)
+    image = rng.random((*shape, 3))
+    probs = crafted_softmax(rng.integers(0, 3, shape)) if with_softmax else None
+    gpb = None
+    if with_softmax:  # W-Net+ucm too, through the oriented watershed
+        gpb = tmp_path / "gpb.mat"
+        scipy.io.savemat(gpb, {"ucm2": np.zeros((2 * shape[0] + 1, 2 * shape[1] + 1))})
+    config = PostprocessConfig(oriented_watershed=with_softmax)
+    process_image(image, "x", probs, gpb, config, tmp_path)
+    assert_bsds_layout(scipy.io.loadmat(tmp_path / "x.mat")["ucm2"], shape)
+    assert io.imread(tmp_path / "x_cut.png").shape[:2] == shape
+
+
+def test_inputs_that_share_a_name_keep_their_own_outputs(tmp_path):
+    import scipy.io
+    from click.testing import CliRunner
+    from skimage import io
+
+    from wnet_tf.postprocess.cli import command
+
+    images = tmp_path / "images"
+    images.mkdir()
+    shapes = {"good.jpg": (20, 30), "good.png": (24, 18), "photo.png": (16, 16)}
+    for name, shape in shapes.items():
+        image, _ = three_regions(*shape)
+        io.imsave(images / name, (image * 255).astype(np.uint8), check_contrast=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(command, ["--images", str(images), "--out", str(out),
+                                          "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "3 of 3 images written" in result.output
+    # Named as `wnet-tf segment` names them: the second `good` gets a suffix.
+    for stem, shape in [("good", (20, 30)), ("good-2", (24, 18)), ("photo", (16, 16))]:
+        assert_bsds_layout(scipy.io.loadmat(out / f"{stem}.mat")["ucm2"], shape)
+        assert io.imread(out / f"{stem}_cut.png").shape == (*shape, 3)
+    assert len(list(out.glob("*.mat"))) == 3

@@ -65,6 +65,30 @@ def find_images(folder, extensions=EXTENSIONS) -> list[Path]:
     return list_folder(folder, extensions)[0]
 
 
+def named_images(paths) -> tuple[list[tuple[Path, str]], list[Path]]:
+    """([(image file, output name)], [files that are not images]) for files as given and
+    folders searched recursively: the one naming of every command's outputs. A file found in a
+    folder keeps its relative path in its name (a/x.png -> a__x), and a name already taken gets a
+    suffix (x.jpg -> x, x.png -> x-2), so that no output overwrites another's."""
+    found, others, taken = [], [], set()
+    for path in map(Path, paths):
+        if path.is_dir():
+            images, ignored = list_folder(path)
+            others += ignored
+            pairs = [(f, f.relative_to(path).with_suffix("").as_posix().replace("/", "__"))
+                     for f in images]
+        else:
+            pairs = [(path, path.stem)]
+        for file, name in pairs:
+            unique, n = name, 1
+            while unique in taken:
+                n += 1
+                unique = f"{name}-{n}"
+            taken.add(unique)
+            found.append((file, unique))
+    return found, others
+
+
 def sniff_format(data: bytes) -> str | None:
     """The image format named by a file's first bytes, or None."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":

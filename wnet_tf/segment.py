@@ -18,7 +18,7 @@ from wnet_tf.images import (
     EXTENSIONS,
     ImageError,
     error_reason,
-    list_folder,
+    named_images,
     overlay,
     read_image,
     write_png,
@@ -30,30 +30,6 @@ from wnet_tf.options import (
     parse_scale,
     tile_options,
 )
-
-
-def input_files(paths):
-    """([(file, output name)], [files that are not images]) for files as given and folders
-    searched recursively. A file found in a folder keeps its relative path in its name
-    (a/x.png -> a__x), and a name already taken gets a suffix (x-2), so that no output
-    overwrites another."""
-    found, others, taken = [], [], set()
-    for path in map(Path, paths):
-        if path.is_dir():
-            images, ignored = list_folder(path)
-            others += ignored
-            pairs = [(f, f.relative_to(path).with_suffix("").as_posix().replace("/", "__"))
-                     for f in images]
-        else:
-            pairs = [(path, path.stem)]
-        for file, name in pairs:
-            unique, n = name, 1
-            while unique in taken:
-                n += 1
-                unique = f"{name}-{n}"
-            taken.add(unique)
-            found.append((file, unique))
-    return found, others
 
 
 def segment_image(model, image, out_dir, name, *, geometry="model", probabilities=False,
@@ -88,7 +64,7 @@ def segment_files(model, paths, out_dir, *, report=print, **options):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     done, skipped = 0, []
-    files, others = input_files(paths)
+    files, others = named_images(paths)
     limit = inference.max_pixels(inference.classes(model))
     for path, name in files:
         try:

@@ -52,34 +52,39 @@ def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None
         p, {"ucm2": ucm2}, do_compression=True))
 
 
-def postprocess_folder(files, out, config: PostprocessConfig, *, model=None, geometry="model",
+def postprocess_folder(paths, out, config: PostprocessConfig, *, model=None, geometry="model",
                        gpb_dir=None, workers=1, tile=inference.DEFAULT_TILE,
                        overlap=inference.DEFAULT_OVERLAP):
-    """Post-processes every image file in `files` into `out` (see the module docstring) with
-    `model`'s softmax (`wnet_tf.inference.predict` at `geometry`, `tile`, `overlap`), or with
-    image cues alone when `model` is None; with `gpb_dir`, each NAME.mat there is combined in
-    (W-Net+ucm). One image's failure never costs the others: it is reported with the reason.
-    Returns the names of the files that failed."""
+    """Post-processes every image under `paths` (files, or folders searched recursively) into
+    `out` (see the module docstring), named as `wnet-tf segment` names its outputs
+    (`wnet_tf.images.named_images`: a BSDS folder's <id>.jpg gives <id>.mat; x.jpg and x.png
+    give x and x-2), with `model`'s softmax (`wnet_tf.inference.predict` at `geometry`, `tile`,
+    `overlap`), or with image cues alone when `model` is None; with `gpb_dir`, each NAME.mat
+    there is combined in (W-Net+ucm). One image's failure never costs the others: it is reported
+    with the reason. Returns (number of images written, [names of the files that failed])."""
     from tqdm import tqdm
 
+    from wnet_tf.images import named_images
     from wnet_tf.workers import each
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    files, _ = named_images(paths)
     limit = inference.max_pixels(inference.classes(model))
 
-    def prepare(path):
+    def prepare(file_name):
+        path, name = file_name
         image = read_image(path, limit)
         probs = None if model is None else inference.predict(model, image, geometry, tile, overlap)
-        gpb = None if gpb_dir is None else Path(gpb_dir) / f"{path.stem}.mat"
-        return image, path.stem, probs, gpb, config, out
+        gpb = None if gpb_dir is None else Path(gpb_dir) / f"{name}.mat"
+        return image, name, probs, gpb, config, out
 
     failures = []
     with tqdm(total=len(files), unit="image", desc="postprocess") as bar:
         # spawn: this process holds TensorFlow's threads, which do not survive a fork.
-        for path, _, err in each(process_image, files, workers, prepare, spawn=True):
+        for (path, _), _, err in each(process_image, files, workers, prepare, spawn=True):
             if err is not None:
-                failures.append(Path(path).name)
-                bar.write(f"{Path(path).name}: {error_reason(err)}")
+                failures.append(path.name)
+                bar.write(f"{path.name}: {error_reason(err)}")
             bar.update()
-    return failures
+    return len(files) - len(failures), failures
