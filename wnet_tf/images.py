@@ -120,7 +120,8 @@ def as_float_rgb(array: np.ndarray) -> np.ndarray:
     if array.ndim != 3 or not 1 <= array.shape[-1] <= 4:
         raise ValueError(f"an image of shape {array.shape}: expected (H, W) or (H, W, 1..4)")
     if np.issubdtype(array.dtype, np.integer):
-        image = array.astype(np.float32) / np.iinfo(array.dtype).max
+        image = array.astype(np.float32)
+        image /= np.iinfo(array.dtype).max
     else:
         image = np.clip(array.astype(np.float32), 0.0, 1.0)
     return to_rgb(image)
@@ -146,6 +147,18 @@ def decode_other(data: bytes, fmt: str) -> np.ndarray:
         return np.asarray(picture.convert("RGBA" if "A" in picture.getbands() else "RGB"))
 
 
+def decode_native(data: bytes, fmt: str) -> np.ndarray:
+    """JPEG, PNG, BMP or GIF bytes -> their integers, through the decoder training uses
+    (`wnet_tf.data.decode_image` then divides them by 255 or 65535, as `as_float_rgb` does):
+    converted here, in NumPy, so that TensorFlow's allocator, which keeps what it once held,
+    holds only the 8-bit pixels of a large photo."""
+    import tensorflow as tf
+
+    if fmt == "png" and data[24:25] == b"\x10":  # the header's bit depth: 16
+        return tf.io.decode_png(data, dtype=tf.uint16).numpy()
+    return tf.io.decode_image(data, channels=0, expand_animations=False).numpy()
+
+
 def decode(data: bytes, name="image") -> tuple[np.ndarray, str]:
     """An image file's bytes -> ((H, W, 3) float32 in [0, 1], format). Raises ImageError with
     the reason (not an image, an unsupported format, does not decode)."""
@@ -158,9 +171,7 @@ def decode(data: bytes, name="image") -> tuple[np.ndarray, str]:
         raise ImageError(name, f"unsupported format ({fmt})")
     try:
         if fmt in TF_FORMATS:
-            from wnet_tf.data import decode_image, to_rgb
-
-            return to_rgb(decode_image(data)).numpy(), fmt
+            return as_float_rgb(decode_native(data, fmt)), fmt
         return as_float_rgb(decode_other(data, fmt)), fmt
     except ImageError:
         raise

@@ -129,12 +129,17 @@ def resampling_matrix(n_in: int, n_out: int, shrinking: bool) -> np.ndarray:
     columns) of a map into its n_out rows: area averaging when `shrinking`, else antialiased
     bilinear. Both are separable, so a map is resampled as M_rows @ map @ M_cols^T, and a band
     of output rows needs only its rows of M_rows. Read off TensorFlow's own resize of an
-    identity (a column of n_in one-hot channels), so the weights are its weights."""
+    identity (one-hot channels, 256 at a time), so the weights are its weights."""
     import tensorflow as tf
 
-    eye = tf.eye(n_in)[:, None, :]
     method = "area" if shrinking else "bilinear"
-    return tf.image.resize(eye, [n_out, 1], method=method, antialias=not shrinking).numpy()[:, 0]
+    parts = []
+    for first in range(0, n_in, 256):
+        eye = np.zeros((n_in, 1, min(256, n_in - first)), np.float32)
+        eye[first + np.arange(eye.shape[-1]), 0, np.arange(eye.shape[-1])] = 1.0
+        parts.append(tf.image.resize(eye, [n_out, 1], method=method,
+                                     antialias=not shrinking).numpy()[:, 0])
+    return np.concatenate(parts, axis=1)
 
 
 def band_rows(width: int, k: int, megabytes: int = 64) -> int:
@@ -142,20 +147,34 @@ def band_rows(width: int, k: int, megabytes: int = 64) -> int:
     return max(1, megabytes * 2**20 // (4 * width * k))
 
 
-def resampled_bands(probs: np.ndarray, size):
-    """Yields (first row, band) of the (h, w, K) map `probs` resampled to `size` = (H, W) as
+def resampled_bands(x: np.ndarray, size):
+    """Yields (first row, band) of the (h, w, C) map `x` resampled to `size` = (H, W) as
     `wnet_tf.data.resample` would resample it whole, a band of `band_rows` rows at a time: the
-    (H, W, K) map is never held."""
-    (h, w, k), (height, width) = probs.shape, size
+    (H, W, C) map is never held, and no copy of `x` is made."""
+    (h, w, c), (height, width) = x.shape, size
     shrinking = height <= h and width <= w
-    columns = resampling_matrix(w, width, shrinking)  # (W, w)
-    # Columns first, at the small height: (h, K, w) @ (w, W) -> (h, W, K).
-    wide = np.ascontiguousarray(np.moveaxis(probs, -1, 1) @ columns.T).transpose(0, 2, 1)
-    wide = np.ascontiguousarray(wide).reshape(h, width * k)
     rows = resampling_matrix(h, height, shrinking)  # (H, h)
-    step = band_rows(width, k)
+    columns = resampling_matrix(w, width, shrinking).T  # (w, W)
+    flat = x.reshape(h, w * c)
+    if height * w <= h * width:  # rows first: fewer products when the height shrinks more
+        step = band_rows(w, c)
+        for top in range(0, height, step):
+            band = (rows[top:top + step] @ flat).reshape(-1, w, c)
+            yield top, np.ascontiguousarray((np.moveaxis(band, -1, 1) @ columns)
+                                            .transpose(0, 2, 1), np.float32)
+        return
+    # Columns first, at the small height: (h, C, w) @ (w, W) -> (h, W, C).
+    wide = np.ascontiguousarray((np.moveaxis(x, -1, 1) @ columns).transpose(0, 2, 1))
+    wide = wide.reshape(h, width * c)
+    step = band_rows(width, c)
     for top in range(0, height, step):
-        yield top, (rows[top:top + step] @ wide).reshape(-1, width, k)
+        yield top, (rows[top:top + step] @ wide).reshape(-1, width, c).astype(np.float32)
+
+
+def resampled(x: np.ndarray, size) -> np.ndarray:
+    """`x` (h, w, C) resampled to `size` as `wnet_tf.data.resample` does it (`resampled_bands`,
+    without TensorFlow's copy of `x`)."""
+    return assemble(resampled_bands(x, size), size)
 
 
 def bands(model, image, geometry="model", tile: int = DEFAULT_TILE,
@@ -177,12 +196,8 @@ def bands(model, image, geometry="model", tile: int = DEFAULT_TILE,
     if geometry is None:
         yield from encode_bands(model, image, tile, overlap)
         return
-    import tensorflow as tf
-
-    from wnet_tf.data import resample
-
-    small = resample(tf.convert_to_tensor(image, tf.float32), geometry.input_size(*size))
-    probs = encode(model, small.numpy(), tile, overlap)
+    small = resampled(np.asarray(image, np.float32), geometry.input_size(*size))
+    probs = encode(model, small, tile, overlap)
     if probs.shape[:2] == tuple(size):
         yield 0, probs
     else:

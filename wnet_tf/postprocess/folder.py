@@ -143,8 +143,4 @@ def postprocess_folder(paths, out, config: PostprocessConfig, *, model=None, geo
 
 def scaled(image: np.ndarray, size) -> np.ndarray:
     """An (H, W, 3) image in [0, 1] resampled to `size` as the network's inputs are."""
-    import tensorflow as tf
-
-    from wnet_tf.data import resample
-
-    return np.clip(resample(tf.convert_to_tensor(image, tf.float32), size).numpy(), 0.0, 1.0)
+    return np.clip(inference.resampled(np.asarray(image, np.float32), size), 0.0, 1.0)
