@@ -472,3 +472,22 @@ def test_a_large_image_is_post_processed_at_the_working_size(tmp_path):
     assert io.imread(out / "big_ucm.png").shape == ucm2.shape
     assert io.imread(out / "big_cut.png").shape == (60, 90, 3)
     assert json.loads((out / "config.json").read_text())["postprocess"]["working_pixels"] == 1350
+
+
+def test_an_image_whose_outputs_would_not_fit_is_refused_before_any_work(tmp_path, monkeypatch,
+                                                                         capsys):
+    from skimage import io
+
+    from wnet_tf import inference
+    from wnet_tf.postprocess import folder
+
+    image, _ = three_regions(40, 50)
+    io.imsave(tmp_path / "big.png", (image * 255).astype(np.uint8), check_contrast=False)
+    monkeypatch.setattr(inference, "available_memory",
+                        lambda: 2 * 1999 * folder.OUTPUT_BYTES_PER_PIXEL)
+    monkeypatch.setattr(folder, "process_image", lambda *args: pytest.fail("work was done"))
+    done, failed = folder.postprocess_folder([tmp_path / "big.png"], tmp_path / "out",
+                                             PostprocessConfig())
+    assert (done, failed) == (0, ["big.png"])
+    report = capsys.readouterr().out
+    assert "big.png" in report and "50x40 pixels" in report and "1,999" in report
