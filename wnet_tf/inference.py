@@ -156,8 +156,8 @@ def resampled_bands(x: np.ndarray, size):
     rows = resampling_matrix(h, height, shrinking)  # (H, h)
     columns = resampling_matrix(w, width, shrinking).T  # (w, W)
     flat = x.reshape(h, w * c)
+    step = band_rows(max(w, width), c)  # the band before, or after, its columns are resampled
     if height * w <= h * width:  # rows first: fewer products when the height shrinks more
-        step = band_rows(w, c)
         for top in range(0, height, step):
             band = (rows[top:top + step] @ flat).reshape(-1, w, c)
             yield top, np.ascontiguousarray((np.moveaxis(band, -1, 1) @ columns)
@@ -166,7 +166,6 @@ def resampled_bands(x: np.ndarray, size):
     # Columns first, at the small height: (h, C, w) @ (w, W) -> (h, W, C).
     wide = np.ascontiguousarray((np.moveaxis(x, -1, 1) @ columns).transpose(0, 2, 1))
     wide = wide.reshape(h, width * c)
-    step = band_rows(width, c)
     for top in range(0, height, step):
         yield top, (rows[top:top + step] @ wide).reshape(-1, width, c).astype(np.float32)
 
