@@ -7,6 +7,12 @@ image (481x321, whole) and on 12- and 48-Mpx photos (tiled, the default tile and
 Random weights and a random image: the cost of a convolution does not depend on either. The
 ratio column is each row's seconds per megapixel over the same network's on the BSDS-size image,
 measured in the same run (target: at most 1.2 for the paper's network at 12 Mpx, in 3 GB).
+
+The `command` rows run `wnet-tf segment` and `wnet-tf postprocess` (one worker) as a user
+would, through `segment_files` and `postprocess_folder`, with the shipped bsds500 model on
+photo-like JPEGs of 12, 36 and 100 Mpx (made once in a separate process, so that their making
+is not counted): seconds per megapixel and the whole command's peak RSS. Targets: segment
+36 Mpx within 1.5 GB and 100 Mpx within 3 GB; postprocess 36 Mpx within 6 GB.
 """
 
 import json
@@ -22,7 +28,64 @@ CONFIGS = [{"network": net, "height": h, "width": w, "tile": None}
 CONFIGS += [{"network": "paper", "height": 3000, "width": 4000, "tile": t} for t in (512, 768)]
 
 
+COMMAND_SIZES = [(3000, 4000), (6000, 6000), (8660, 11547)]
+CONFIGS += [{"command": c, "height": h, "width": w} for c in ("segment", "postprocess")
+            for h, w in COMMAND_SIZES]
+
+MAKE_PHOTO = """
+import sys
+import numpy as np
+from PIL import Image
+h, w = int(sys.argv[2]), int(sys.argv[3])
+small = np.random.default_rng(0).integers(0, 256, (h // 200 + 2, w // 200 + 2, 3), np.uint8)
+Image.fromarray(small).resize((w, h), Image.BICUBIC).save(sys.argv[1], quality=90)
+"""
+
+
+def photo(height, width):
+    """A smooth photo-like JPEG of height x width in the temporary folder, made once."""
+    import subprocess
+    import sys
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"wnet-bench-{height}x{width}.jpg"
+    if not path.exists():
+        subprocess.run([sys.executable, "-c", MAKE_PHOTO, str(path), str(height), str(width)],
+                       check=True)
+    return path
+
+
+def measure_command(config):
+    import tempfile
+    import time
+
+    from wnet_tf import pretrained
+
+    path = photo(config["height"], config["width"])
+    model = pretrained.open_model("bsds500")
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        if config["command"] == "segment":
+            from wnet_tf.segment import segment_files
+
+            done, skipped, _ = segment_files(model, [path], out)
+            failed = skipped
+        else:
+            from wnet_tf.config import config_from_dict
+            from wnet_tf.postprocess.folder import postprocess_folder
+
+            settings = config_from_dict(model.config).postprocess
+            done, failed = postprocess_folder([path], out, settings, model=model)
+        seconds = time.perf_counter() - start
+    if failed or done != 1:
+        raise RuntimeError(f"{config}: {failed}")
+    mpx = config["height"] * config["width"] / 1e6
+    return {**config, "mpx": mpx, "seconds": seconds, "s_per_mpx": seconds / mpx}
+
+
 def measure(config):
+    if "command" in config:
+        return measure_command(config)
     import time
 
     import numpy as np
@@ -50,12 +113,13 @@ def measure(config):
 
 
 def with_ratios(records):
-    base = {r["network"]: r["s_per_mpx"] for r in records if r["height"] == SIZES[0][0]}
+    base = {r["network"]: r["s_per_mpx"] for r in records
+            if "network" in r and r["height"] == SIZES[0][0]}
     for r in records:
-        r["ratio"] = r["s_per_mpx"] / base[r["network"]] if r["network"] in base else None
+        r["ratio"] = r["s_per_mpx"] / base[r["network"]] if r.get("network") in base else None
     return records
 
 
 if __name__ == "__main__":
-    main(measure, CONFIGS, ["network", "height", "width", "tile", "overlap", "seconds",
+    main(measure, CONFIGS, ["network", "command", "height", "width", "tile", "overlap", "seconds",
                             "s_per_mpx", "ratio", "peak_rss_gb"], __doc__, finish=with_ratios)

@@ -117,7 +117,7 @@ def _measure_pool(config, cfg, paths):
     cores = usable_cores()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        failures = postprocess_folder(paths, out, cfg, model=StandIn(), workers=cores)
+        _, failures = postprocess_folder(paths, out, cfg, model=StandIn(), workers=cores)
         seconds = time.perf_counter() - start
     if failures:
         raise RuntimeError(f"failed: {failures}")

@@ -52,4 +52,22 @@ def test_tiles_must_fit_the_grid():
 
 
 def test_the_memory_bound_leaves_half_for_the_network():
-    assert inference.max_pixels(20, available=2 * 1000 * inference.bytes_per_pixel(20)) == 1000
+    per_pixel = inference.bytes_per_pixel(20)
+    assert inference.max_pixels(per_pixel, available=2 * 1000 * per_pixel) == 1000
+    # The CRF holds the (H, W, K) map; streaming does not.
+    assert inference.bytes_per_pixel(20, whole=True) >= inference.bytes_per_pixel(20) + 4 * 20
+
+
+@pytest.mark.parametrize("small, size", [((6, 9), (40, 70)), ((40, 70), (6, 9)),
+                                         ((10, 30), (25, 12)), ((7, 5), (7, 15))])
+def test_bands_resample_as_the_whole_map_is_resampled(small, size, monkeypatch):
+    import tensorflow as tf
+
+    from wnet_tf.data import resample
+
+    monkeypatch.setattr(inference, "band_rows", lambda width, k: 4)
+    probs = np.random.default_rng(0).random((*small, 5)).astype(np.float32)
+    whole = resample(tf.constant(probs), size).numpy()
+    bands = list(inference.resampled_bands(probs, size))
+    assert [top for top, _ in bands] == list(range(0, size[0], 4))
+    np.testing.assert_allclose(inference.assemble(bands, size), whole, atol=1e-6)

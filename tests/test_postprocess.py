@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from wnet_tf.config import ConfigError, PostprocessConfig, config_from_dict
 from wnet_tf.postprocess import (
@@ -402,3 +403,116 @@ def test_the_wnet_cue_reads_the_softmax_or_the_crf_marginals():
     mixed = cues.oriented_cues(image, config, probabilities)
     np.testing.assert_allclose(mixed, 0.8 * cues.image_gradients(image, config)
                                + 0.2 * cues.wnet_gradients(probabilities, config), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (3, 50)])
+@pytest.mark.parametrize("with_softmax", [True, False])
+def test_degenerate_sizes_get_a_valid_hierarchy(tmp_path, shape, with_softmax):
+    import scipy.io
+    from skimage import io
+
+    from wnet_tf.postprocess.folder import process_image
+
+    rng = np.random.default_rng(0)
+    image = rng.random((*shape, 3))
+    probs = crafted_softmax(rng.integers(0, 3, shape)) if with_softmax else None
+    gpb = None
+    if with_softmax:  # W-Net+ucm too, through the oriented watershed
+        gpb = tmp_path / "gpb.mat"
+        scipy.io.savemat(gpb, {"ucm2": np.zeros((2 * shape[0] + 1, 2 * shape[1] + 1))})
+    config = PostprocessConfig(oriented_watershed=with_softmax)
+    process_image(image, "x", probs, gpb, config, tmp_path)
+    assert_bsds_layout(scipy.io.loadmat(tmp_path / "x.mat")["ucm2"], shape)
+    assert io.imread(tmp_path / "x_cut.png").shape[:2] == shape
+
+
+def test_inputs_that_share_a_name_keep_their_own_outputs(tmp_path):
+    import scipy.io
+    from click.testing import CliRunner
+    from skimage import io
+
+    from wnet_tf.postprocess.cli import command
+
+    images = tmp_path / "images"
+    images.mkdir()
+    shapes = {"good.jpg": (20, 30), "good.png": (24, 18), "photo.png": (16, 16)}
+    for name, shape in shapes.items():
+        image, _ = three_regions(*shape)
+        io.imsave(images / name, (image * 255).astype(np.uint8), check_contrast=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(command, ["--images", str(images), "--out", str(out),
+                                          "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "3 of 3 images written" in result.output
+    # Named as `wnet-tf segment` names them: the second `good` gets a suffix.
+    for stem, shape in [("good", (20, 30)), ("good-2", (24, 18)), ("photo", (16, 16))]:
+        assert_bsds_layout(scipy.io.loadmat(out / f"{stem}.mat")["ucm2"], shape)
+        assert io.imread(out / f"{stem}_cut.png").shape == (*shape, 3)
+    assert len(list(out.glob("*.mat"))) == 3
+
+
+@pytest.mark.parametrize("shape", [(60, 90), (61, 37), (23, 200)])  # at least 20x30
+def test_a_hierarchy_scaled_up_cuts_as_the_scaled_up_cuts(shape):
+    from wnet_tf.postprocess.folder import khalimsky_index, nearest
+
+    image, _ = three_regions(h=20, w=30, noise=0.1)
+    ucm2 = ucm_from_image(image, PostprocessConfig())
+    cells = np.ix_(khalimsky_index(shape[0], 20), khalimsky_index(shape[1], 30))
+    big = ucm2[cells]
+    assert_bsds_layout(big, shape)
+    pixels = np.ix_(nearest(shape[0], 20), nearest(shape[1], 30))
+    for t in np.linspace(0.05, 0.95, 7) * ucm2.max():
+        assert same_partition(segmentation_at(big, t), segmentation_at(ucm2, t)[pixels])
+
+
+def test_a_large_image_is_post_processed_at_the_working_size(tmp_path):
+    import json
+
+    import scipy.io
+    from click.testing import CliRunner
+    from skimage import io
+
+    from wnet_tf.postprocess.cli import command
+
+    images = tmp_path / "images"
+    images.mkdir()
+    image, truth = three_regions(60, 90, noise=0.02)
+    io.imsave(images / "big.png", (image * 255).astype(np.uint8), check_contrast=False)
+    save_colour_model(tmp_path / "model")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(command, [
+        "--model", str(tmp_path / "model"), "--images", str(images), "--out", str(out),
+        "--resize", "none", "--workers", "1", "--set", "postprocess.working_pixels=1350"])
+    assert result.exit_code == 0, result.output
+    # Worked on at 30x45, written at the image's own size, the setting recorded.
+    ucm2 = scipy.io.loadmat(out / "big.mat")["ucm2"]
+    assert_bsds_layout(ucm2, (60, 90))
+    cut = segmentation_at(ucm2, 0.5 * ucm2.max())
+    # The three regions, their boundaries within the one pixel that scaling by 2 can move them.
+    match = {t: np.bincount(cut[truth == t]).argmax() for t in range(3)}
+    assert len(np.unique(cut)) == 3 and len(set(match.values())) == 3
+    wrong = cut != np.vectorize(match.get)(truth)
+    near_boundary = ndimage.morphological_gradient(truth, size=3) > 0
+    assert wrong.any() and not (wrong & ~ndimage.binary_dilation(near_boundary)).any()
+    assert io.imread(out / "big_ucm.png").shape == ucm2.shape
+    assert io.imread(out / "big_cut.png").shape == (60, 90, 3)
+    assert json.loads((out / "config.json").read_text())["postprocess"]["working_pixels"] == 1350
+
+
+def test_an_image_whose_outputs_would_not_fit_is_refused_before_any_work(tmp_path, monkeypatch,
+                                                                         capsys):
+    from skimage import io
+
+    from wnet_tf import inference
+    from wnet_tf.postprocess import folder
+
+    image, _ = three_regions(40, 50)
+    io.imsave(tmp_path / "big.png", (image * 255).astype(np.uint8), check_contrast=False)
+    monkeypatch.setattr(inference, "available_memory",
+                        lambda: 2 * 1999 * folder.OUTPUT_BYTES_PER_PIXEL)
+    monkeypatch.setattr(folder, "process_image", lambda *args: pytest.fail("work was done"))
+    done, failed = folder.postprocess_folder([tmp_path / "big.png"], tmp_path / "out",
+                                             PostprocessConfig())
+    assert (done, failed) == (0, ["big.png"])
+    report = capsys.readouterr().out
+    assert "big.png" in report and "50x40 pixels" in report and "1,999" in report

@@ -149,3 +149,19 @@ def test_a_bad_tile_size_is_a_usage_error(tmp_path, image_folder):
     result = CliRunner().invoke(command, [str(image_folder), "--model", "bsds500", "--tile",
                                           "100", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "--tile" in result.output and "16" in result.output
+
+
+def test_maps_written_band_by_band_equal_the_whole_map(tmp_path, monkeypatch):
+    from wnet_tf import inference
+
+    # Bands of 7 rows stand in for the 64-MB bands of a large photo.
+    monkeypatch.setattr(inference, "band_rows", lambda width, k: 7)
+    image = np.random.default_rng(1).uniform(0, 1, (40, 50, 3)).astype(np.float32)
+    geometry = Geometry.short_side(8)  # the model sees 8 x 10; the maps are scaled back up
+    segment_image(Uniform(4), image, tmp_path, "x", geometry=geometry, probabilities=True)
+    whole = predict(Uniform(4), image, geometry)
+    assert len(list(inference.bands(Uniform(4), image, geometry))) == 6
+    np.testing.assert_allclose(np.load(tmp_path / "x_probabilities.npy"), whole, atol=1e-6)
+    labels = tf.io.decode_png((tmp_path / "x_labels.png").read_bytes())[..., 0].numpy()
+    np.testing.assert_array_equal(labels, whole.argmax(-1))
+    assert len(np.unique(labels)) == 4

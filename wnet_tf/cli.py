@@ -25,6 +25,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
+        # Here, not in run(): after --verbose is parsed, before the command imports TensorFlow.
+        configure_tensorflow(verbose=ctx.params.get("verbose", False))
         return importlib.import_module(COMMANDS[name][0]).command
 
     def format_commands(self, ctx, formatter):
@@ -35,14 +37,15 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="wnet-tf")
-def main():
+@click.option("--verbose", is_flag=True, help="Show TensorFlow's own C++ log lines too.")
+def main(verbose):
     """W-Net: fully unsupervised image segmentation (train, export, segment, postprocess,
     evaluate)."""
 
 
 def run():
-    """The console script: TensorFlow configured before any subcommand starts it."""
-    configure_tensorflow()
+    """The console script: TensorFlow is configured (`get_command`) before any subcommand
+    starts it."""
     main()
 
 

@@ -224,6 +224,10 @@ class PostprocessConfig:
     combine: Literal["mean", "max", "gate"] = "mean"
     gpb_weight: float = 0.5  # share of gPb in "mean"; off-W-Net gPb factor in "gate"
     threshold: float = 0.2  # where `wnet-tf postprocess` cuts for its PNG; near the SC ODS ones
+    # The CRF and the hierarchy of a larger image run on it scaled down to this many pixels
+    # (about 600 bytes each) and the outputs are scaled back up: a 36-Mpx photo then fits in
+    # 6 GB. BSDS images (0.15 Mpx) are never scaled.
+    working_pixels: int = 4_000_000
 
     def validate(self) -> None:
         p = "postprocess."
@@ -252,6 +256,8 @@ class PostprocessConfig:
         _check(0.0 <= self.off_boundary_strength <= 1.0, p + "off_boundary_strength",
                self.off_boundary_strength, "a number in [0, 1]")
         _check(0.0 < self.threshold < 1.0, p + "threshold", self.threshold, "a number in (0, 1)")
+        _check(self.working_pixels >= 1, p + "working_pixels", self.working_pixels,
+               "an integer >= 1")
 
 
 @dataclass(frozen=True)

@@ -14,19 +14,24 @@ import shutil
 from pathlib import Path
 
 import click
-import keras
-import tensorflow as tf
 
 from wnet_tf.config import load_config
-from wnet_tf.model import build_wnet, float32_policy
 from wnet_tf.rundir import CONFIG_FILE, latest_checkpoint, restore_networks
 
-FLOAT_IMAGES = tf.TensorSpec((None, None, None, 3), tf.float32, name="images")
-UINT8_IMAGES = tf.TensorSpec((None, None, None, 3), tf.uint8, name="images")
+
+def images_spec(dtype="float32"):
+    """The endpoints' input: a batch of RGB images of any size. (TensorFlow is imported here,
+    not with the module, so that `python -m wnet_tf.export` configures it first.)"""
+    import tensorflow as tf
+
+    return tf.TensorSpec((None, None, None, 3), dtype, name="images")
 
 
 def save_serving_model(encoder, decoder, path):
     """Writes the SavedModel described in the module docstring for float32 networks."""
+    import keras
+    import tensorflow as tf
+
     mixed = [m.name for m in (encoder, decoder) if m.compute_dtype != "float32"]
     if mixed:
         raise ValueError(f"{mixed} compute in a mixed policy; rebuild in float32 (export_run)")
@@ -44,10 +49,10 @@ def save_serving_model(encoder, decoder, path):
     archive = keras.export.ExportArchive()
     archive.track(encoder)
     archive.track(decoder)
-    archive.add_endpoint("segment", segment, [FLOAT_IMAGES])  # the first is serving_default
-    archive.add_endpoint("segment_uint8", from_uint8(segment), [UINT8_IMAGES])
-    archive.add_endpoint("reconstruct", reconstruct, [FLOAT_IMAGES])
-    archive.add_endpoint("reconstruct_uint8", from_uint8(reconstruct), [UINT8_IMAGES])
+    archive.add_endpoint("segment", segment, [images_spec()])  # the first is serving_default
+    archive.add_endpoint("segment_uint8", from_uint8(segment), [images_spec("uint8")])
+    archive.add_endpoint("reconstruct", reconstruct, [images_spec()])
+    archive.add_endpoint("reconstruct_uint8", from_uint8(reconstruct), [images_spec("uint8")])
     archive.write_out(str(path), verbose=False)
 
 
@@ -64,6 +69,8 @@ def export_run(run_dir, out, checkpoint=None):
         raise FileNotFoundError(f"{run_dir}: no checkpoint to export (train it first)")
     if out.exists() and not (out / "saved_model.pb").exists():
         raise FileExistsError(f"{out} exists and is not a SavedModel: not replacing it")
+    from wnet_tf.model import build_wnet, float32_policy
+
     config = load_config(run_dir / CONFIG_FILE)
     with float32_policy():
         encoder, decoder = build_wnet(config.model)

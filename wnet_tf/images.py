@@ -72,6 +72,30 @@ def find_images(folder, extensions=EXTENSIONS) -> list[Path]:
     return list_folder(folder, extensions)[0]
 
 
+def named_images(paths) -> tuple[list[tuple[Path, str]], list[Path]]:
+    """([(image file, output name)], [files that are not images]) for files as given and
+    folders searched recursively: the one naming of every command's outputs. A file found in a
+    folder keeps its relative path in its name (a/x.png -> a__x), and a name already taken gets a
+    suffix (x.jpg -> x, x.png -> x-2), so that no output overwrites another's."""
+    found, others, taken = [], [], set()
+    for path in map(Path, paths):
+        if path.is_dir():
+            images, ignored = list_folder(path)
+            others += ignored
+            pairs = [(f, f.relative_to(path).with_suffix("").as_posix().replace("/", "__"))
+                     for f in images]
+        else:
+            pairs = [(path, path.stem)]
+        for file, name in pairs:
+            unique, n = name, 1
+            while unique in taken:
+                n += 1
+                unique = f"{name}-{n}"
+            taken.add(unique)
+            found.append((file, unique))
+    return found, others
+
+
 def sniff_format(data: bytes) -> str | None:
     """The image format named by a file's first bytes, or None."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -112,7 +136,8 @@ def as_float_rgb(array: np.ndarray) -> np.ndarray:
     if array.ndim != 3 or not 1 <= array.shape[-1] <= 4:
         raise ValueError(f"an image of shape {array.shape}: expected (H, W) or (H, W, 1..4)")
     if np.issubdtype(array.dtype, np.integer):
-        image = array.astype(np.float32) / np.iinfo(array.dtype).max
+        image = array.astype(np.float32)
+        image /= np.iinfo(array.dtype).max
     else:
         image = np.clip(array.astype(np.float32), 0.0, 1.0)
     return to_rgb(image)
@@ -219,6 +244,18 @@ def decode_other(data: bytes, fmt: str) -> np.ndarray:
         return np.asarray(picture.convert("RGBA" if "A" in picture.getbands() else "RGB"))
 
 
+def decode_native(data: bytes, fmt: str) -> np.ndarray:
+    """JPEG, PNG, BMP or GIF bytes -> their integers, through the decoder training uses
+    (`decode_image` then divides them by 255 or 65535, as `as_float_rgb` does):
+    converted here, in NumPy, so that TensorFlow's allocator, which keeps what it once held,
+    holds only the 8-bit pixels of a large photo."""
+    import tensorflow as tf
+
+    if fmt == "png" and data[24:25] == b"\x10":  # the header's bit depth: 16
+        return tf.io.decode_png(data, dtype=tf.uint16).numpy()
+    return tf.io.decode_image(data, channels=0, expand_animations=False).numpy()
+
+
 def decode(data: bytes, name="image") -> tuple[np.ndarray, str]:
     """An image file's bytes -> ((H, W, 3) float32 in [0, 1], format). Raises ImageError with
     the reason (not an image, an unsupported format, does not decode)."""
@@ -231,7 +268,7 @@ def decode(data: bytes, name="image") -> tuple[np.ndarray, str]:
         raise ImageError(name, f"unsupported format ({fmt})")
     try:
         if fmt in TF_FORMATS:
-            return to_rgb(decode_image(data)).numpy(), fmt
+            return as_float_rgb(decode_native(data, fmt)), fmt
         return as_float_rgb(decode_other(data, fmt)), fmt
     except ImageError:
         raise

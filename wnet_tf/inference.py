@@ -68,17 +68,21 @@ def check_tiling(tile: int, overlap: int | None, multiple: int) -> int:
 def _encode(model, x):
     import tensorflow as tf
 
-    return model.segment(tf.constant(x[None], tf.float32))["probabilities"][0].numpy()
+    x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
+    return model.segment(tf.constant(x[None]))["probabilities"][0].numpy()
 
 
-def encode(model, x: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP):
-    """(H, W, K) probabilities of an (H, W, 3) float32 image in [0, 1] as the model sees it:
-    whole when both sides fit in `tile` (or `tile` is 0, or the model has no recorded grid),
-    else tile by tile (see the module docstring)."""
+def encode_bands(model, x: np.ndarray, tile: int = DEFAULT_TILE,
+                 overlap: int = DEFAULT_OVERLAP):
+    """Yields (first row, (rows, W, K) probabilities) of an (H, W, 3) image in [0, 1] as the
+    model sees it, top to bottom: the whole image at once when both sides fit in `tile` (or
+    `tile` is 0, or the model has no recorded grid), else one row of tiles at a time (see the
+    module docstring)."""
     multiple, padding = grid(model)
     h, w = x.shape[:2]
     if not tile or multiple is None or max(h, w) <= tile:
-        return _encode(model, x)
+        yield 0, _encode(model, x)
+        return
     overlap = check_tiling(tile, overlap, multiple)
     # The network pads to its grid at the bottom and right by reflection (model.PadToMultiple);
     # padding here first makes every tile a whole number of grid cells.
@@ -88,49 +92,122 @@ def encode(model, x: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAUL
         padded = np.pad(padded, ((overlap, overlap), (overlap, overlap), (0, 0)), mode="wrap")
     rows = windows(padded.shape[0] - 2 * overlap * wrap, tile, overlap, wrap)
     cols = windows(padded.shape[1] - 2 * overlap * wrap, tile, overlap, wrap)
-    out = None
     for top, bottom, wtop, wbottom in rows:
         if top >= h:
             break
+        band = None
         for left, right, wleft, wright in cols:
             if left >= w:
                 break
             probs = _encode(model, padded[wtop:wbottom, wleft:wright])
-            if out is None:
-                out = np.empty((h, w, probs.shape[-1]), np.float32)
+            if band is None:
+                band = np.empty((min(bottom, h) - top, w, probs.shape[-1]), np.float32)
             r, c = top - wtop + overlap * wrap, left - wleft + overlap * wrap
-            rows_kept, cols_kept = min(bottom, h) - top, min(right, w) - left
-            out[top:top + rows_kept, left:left + cols_kept] = \
-                probs[r:r + rows_kept, c:c + cols_kept]
+            cols_kept = min(right, w) - left
+            band[:, left:left + cols_kept] = probs[r:r + len(band), c:c + cols_kept]
+        yield top, band
+
+
+def encode(model, x: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP):
+    """(H, W, K) probabilities of an (H, W, 3) float32 image in [0, 1] as the model sees it:
+    `encode_bands` put together."""
+    return assemble(encode_bands(model, x, tile, overlap), x.shape[:2])
+
+
+def assemble(bands, size) -> np.ndarray:
+    """One (H, W, K) array from (first row, band) pairs that cover `size` = (H, W)."""
+    out = None
+    for top, band in bands:
+        if out is None:
+            out = np.empty((*size, band.shape[-1]), np.float32)
+        out[top:top + len(band)] = band
     return out
 
 
-def predict(model, image, geometry="model", tile: int = DEFAULT_TILE,
-            overlap: int = DEFAULT_OVERLAP):
-    """(H, W, K) float32 probabilities for an (H, W, 3) float image in [0, 1].
+def resampling_matrix(n_in: int, n_out: int, shrinking: bool) -> np.ndarray:
+    """(n_out, n_in): the weights with which `wnet_tf.data.resample` mixes the rows (or
+    columns) of a map into its n_out rows: area averaging when `shrinking`, else antialiased
+    bilinear. Both are separable, so a map is resampled as M_rows @ map @ M_cols^T, and a band
+    of output rows needs only its rows of M_rows. Read off TensorFlow's own resize of an
+    identity (one-hot channels, 256 at a time), so the weights are its weights."""
+    import tensorflow as tf
+
+    method = "area" if shrinking else "bilinear"
+    parts = []
+    for first in range(0, n_in, 256):
+        eye = np.zeros((n_in, 1, min(256, n_in - first)), np.float32)
+        eye[first + np.arange(eye.shape[-1]), 0, np.arange(eye.shape[-1])] = 1.0
+        parts.append(tf.image.resize(eye, [n_out, 1], method=method,
+                                     antialias=not shrinking).numpy()[:, 0])
+    return np.concatenate(parts, axis=1)
+
+
+def band_rows(width: int, k: int, megabytes: int = 64) -> int:
+    """How many rows of (width, k) float32 make a band of about `megabytes`."""
+    return max(1, megabytes * 2**20 // (4 * width * k))
+
+
+def resampled_bands(x: np.ndarray, size):
+    """Yields (first row, band) of the (h, w, C) map `x` resampled to `size` = (H, W) as
+    `wnet_tf.data.resample` would resample it whole, a band of `band_rows` rows at a time: the
+    (H, W, C) map is never held, and no copy of `x` is made."""
+    (h, w, c), (height, width) = x.shape, size
+    shrinking = height <= h and width <= w
+    rows = resampling_matrix(h, height, shrinking)  # (H, h)
+    columns = resampling_matrix(w, width, shrinking).T  # (w, W)
+    flat = x.reshape(h, w * c)
+    step = band_rows(max(w, width), c)  # the band before, or after, its columns are resampled
+    if height * w <= h * width:  # rows first: fewer products when the height shrinks more
+        for top in range(0, height, step):
+            band = (rows[top:top + step] @ flat).reshape(-1, w, c)
+            yield top, np.ascontiguousarray((np.moveaxis(band, -1, 1) @ columns)
+                                            .transpose(0, 2, 1), np.float32)
+        return
+    # Columns first, at the small height: (h, C, w) @ (w, W) -> (h, W, C).
+    wide = np.ascontiguousarray((np.moveaxis(x, -1, 1) @ columns).transpose(0, 2, 1))
+    wide = wide.reshape(h, width * c)
+    for top in range(0, height, step):
+        yield top, (rows[top:top + step] @ wide).reshape(-1, width, c).astype(np.float32)
+
+
+def resampled(x: np.ndarray, size) -> np.ndarray:
+    """`x` (h, w, C) resampled to `size` as `wnet_tf.data.resample` does it (`resampled_bands`,
+    without TensorFlow's copy of `x`)."""
+    return assemble(resampled_bands(x, size), size)
+
+
+def bands(model, image, geometry="model", tile: int = DEFAULT_TILE,
+          overlap: int = DEFAULT_OVERLAP):
+    """Yields (first row, (rows, W, K) float32 probabilities) covering an (H, W, 3) float image
+    in [0, 1] from top to bottom, so that a caller that keeps only labels holds no (H, W, K) map.
 
     The image is shaped as the model's training images were (`geometry="model"`: the model's
     own `geometry`, see wnet_tf.pretrained.Geometry; "resize" runs squash it to image_size^2,
     the crops scale its shorter side to image_size), or by a given Geometry, or left as it is
     (None, or a model that records none); it goes through the encoder whole or in tiles
-    (`encode`), and the probabilities are scaled back to H x W.
+    (`encode_bands`), and the probabilities are scaled back to H x W (`resampled_bands`).
     """
-    import tensorflow as tf
-
-    from wnet_tf.data import resample
-
     if isinstance(geometry, str):
         if geometry != "model":
             raise ValueError(f"geometry={geometry!r}: expected 'model', None or a Geometry")
         geometry = getattr(model, "geometry", None)
     size = image.shape[:2]
-    x = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
-    if geometry is not None:
-        x = np.clip(resample(tf.constant(x), geometry.input_size(*size)).numpy(), 0.0, 1.0)
-    probs = encode(model, x, tile, overlap)
-    if geometry is not None and probs.shape[:2] != tuple(size):
-        probs = resample(tf.constant(probs), size).numpy()
-    return probs
+    if geometry is None:
+        yield from encode_bands(model, image, tile, overlap)
+        return
+    small = resampled(np.asarray(image, np.float32), geometry.input_size(*size))
+    probs = encode(model, small, tile, overlap)
+    if probs.shape[:2] == tuple(size):
+        yield 0, probs
+    else:
+        yield from resampled_bands(probs, size)
+
+
+def predict(model, image, geometry="model", tile: int = DEFAULT_TILE,
+            overlap: int = DEFAULT_OVERLAP):
+    """(H, W, K) float32 probabilities for an (H, W, 3) float image in [0, 1]: `bands` put
+    together."""
+    return assemble(bands(model, image, geometry, tile, overlap), image.shape[:2])
 
 
 def classes(model, default=20):
@@ -138,18 +215,20 @@ def classes(model, default=20):
     return int(((getattr(model, "config", None) or {}).get("model") or {}).get("k", default))
 
 
-def bytes_per_pixel(k: int) -> int:
-    """Memory per pixel of an image that `predict` and the writers hold at once: the float32
-    image, its probabilities and their resampled copy, the labels and the overlay."""
-    return 3 * 4 + 2 * 4 * k + 8 + 3
+def bytes_per_pixel(k: int, whole: bool = False) -> int:
+    """Memory per pixel of an image that segmenting it holds at once: the float32 image and the
+    copy that is resampled for the network, the labels and the overlay (and their copies in the
+    PNG encoder); with `whole` (the CRF), the (H, W, K) probabilities and their refined copy."""
+    return 2 * 3 * 4 + 2 * 2 + 2 * 3 + (2 * 4 * k if whole else 0)
 
 
-def max_pixels(k: int, available: int | None = None) -> int | None:
-    """The largest image (pixels) whose arrays fit in half the memory available now (the rest is
-    for the tile and TensorFlow), or None where the system does not say."""
+def max_pixels(per_pixel: int, available: int | None = None) -> int | None:
+    """The largest image (pixels) of `per_pixel` bytes each that fits in half the memory
+    available now (the rest is for the tile and TensorFlow), or None where the system does not
+    say."""
     if available is None:
         available = available_memory()
-    return None if available is None else available // 2 // bytes_per_pixel(k)
+    return None if available is None else available // 2 // per_pixel
 
 
 def available_memory() -> int | None:

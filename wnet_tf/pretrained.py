@@ -81,16 +81,16 @@ class Segmenter:
     def __init__(self, encoder, decoder, config: dict):
         import tensorflow as tf
 
-        from wnet_tf.export import FLOAT_IMAGES
+        from wnet_tf.export import images_spec
 
         self.encoder, self.decoder, self.config = encoder, decoder, config
         self.geometry = Geometry.of_config(config)
         # One trace for every size: the signature leaves B, H and W open.
         self._probabilities = tf.function(lambda x: encoder(x, training=False),
-                                          input_signature=[FLOAT_IMAGES])
+                                          input_signature=[images_spec()])
         self._reconstructions = tf.function(
             lambda x: decoder(encoder(x, training=False), training=False),
-            input_signature=[FLOAT_IMAGES])
+            input_signature=[images_spec()])
 
     def segment(self, images):
         import tensorflow as tf

@@ -18,7 +18,7 @@ from wnet_tf.images import (
     EXTENSIONS,
     ImageError,
     error_reason,
-    list_folder,
+    named_images,
     overlay,
     read_image,
     write_png,
@@ -32,49 +32,48 @@ from wnet_tf.options import (
 )
 
 
-def input_files(paths):
-    """([(file, output name)], [files that are not images]) for files as given and folders
-    searched recursively. A file found in a folder keeps its relative path in its name
-    (a/x.png -> a__x), and a name already taken gets a suffix (x-2), so that no output
-    overwrites another."""
-    found, others, taken = [], [], set()
-    for path in map(Path, paths):
-        if path.is_dir():
-            images, ignored = list_folder(path)
-            others += ignored
-            pairs = [(f, f.relative_to(path).with_suffix("").as_posix().replace("/", "__"))
-                     for f in images]
-        else:
-            pairs = [(path, path.stem)]
-        for file, name in pairs:
-            unique, n = name, 1
-            while unique in taken:
-                n += 1
-                unique = f"{name}-{n}"
-            taken.add(unique)
-            found.append((file, unique))
-    return found, others
-
-
 def segment_image(model, image, out_dir, name, *, geometry="model", probabilities=False,
                   alpha=0.5, crf=None, tile=inference.DEFAULT_TILE,
                   overlap=inference.DEFAULT_OVERLAP):
     """Segments one (H, W, 3) float image with a loaded model (`inference.predict`'s
     `geometry`, `tile` and `overlap`); with `crf` (a PostprocessConfig) the labels are the
-    argmax of the dense CRF's marginals. Returns the files written."""
-    probs = inference.predict(model, image, geometry, tile, overlap)
-    if crf is not None:
+    argmax of the dense CRF's marginals. Returns the files written.
+
+    The probabilities come band by band (`inference.bands`) into the label map, the overlay
+    and, with `probabilities`, the .npy file: memory follows the two PNGs' arrays, not
+    H x W x K (the CRF alone needs the whole map)."""
+    if crf is None:
+        bands = inference.bands(model, image, geometry, tile, overlap)
+    else:
         from wnet_tf.postprocess.crf import dense_crf
 
-        probs = dense_crf(image, probs, crf)
-    labels = probs.argmax(axis=-1)
-    k = probs.shape[-1]
+        bands = [(0, dense_crf(image, inference.predict(model, image, geometry, tile, overlap),
+                               crf))]
+    h, w = image.shape[:2]
     written = [out_dir / f"{name}_labels.png", out_dir / f"{name}_overlay.png"]
-    write_png(written[0], labels.astype(np.uint16 if k > 255 else np.uint8))
-    write_png(written[1], overlay(image, labels, k, alpha))
-    if probabilities:
-        written.append(out_dir / f"{name}_probabilities.npy")
-        np.save(written[-1], probs)
+    labels = blend = npy = None
+    try:
+        for top, band in bands:
+            if labels is None:
+                k = band.shape[-1]
+                labels = np.empty((h, w), np.uint16 if k > 255 else np.uint8)
+                blend = np.empty((h, w, 3), np.uint8)
+                if probabilities:
+                    written.append(out_dir / f"{name}_probabilities.npy")
+                    npy = open(written[-1], "wb")  # noqa: SIM115 (closed in finally)
+                    np.lib.format.write_array_header_1_0(npy, {
+                        "descr": np.dtype(np.float32).str, "fortran_order": False,
+                        "shape": (h, w, k)})
+            rows = slice(top, top + len(band))
+            labels[rows] = band.argmax(axis=-1)
+            blend[rows] = overlay(image[rows], labels[rows], k, alpha)
+            if npy is not None:  # rows in order: the bands are the C-order array's chunks
+                band.astype(np.float32, copy=False).tofile(npy)
+    finally:
+        if npy is not None:
+            npy.close()
+    write_png(written[0], labels)
+    write_png(written[1], blend)
     return written
 
 
@@ -88,8 +87,9 @@ def segment_files(model, paths, out_dir, *, report=print, **options):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     done, skipped = 0, []
-    files, others = input_files(paths)
-    limit = inference.max_pixels(inference.classes(model))
+    files, others = named_images(paths)
+    limit = inference.max_pixels(inference.bytes_per_pixel(
+        inference.classes(model), whole=options.get("crf") is not None))
     for path, name in files:
         try:
             image = read_image(path, limit)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
 
 def usable_cores() -> int:
@@ -17,6 +19,56 @@ def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+class WorkerDied(Exception):
+    """A worker process that ended without a result: killed by the system (out of memory), or
+    a crash in a C extension."""
+
+
+def peak_resident(pid: int) -> int | None:
+    """The peak resident memory of a live process in bytes (Linux's VmHWM), or None."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _call(send, work, args):
+    try:
+        send.send((True, work(*args)))
+    except BaseException as err:  # sent back, to be raised in the parent
+        send.send((False, err))
+
+
+def alone(context, work, args):
+    """work(*args) in a fresh process of its own: the result, the exception it raised, or
+    WorkerDied saying how the process ended (its signal, and its peak memory when known)."""
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_call, args=(send, work, args), daemon=True)
+    process.start()
+    send.close()
+    peak = None
+    while not receive.poll(0.2):  # poll is also True when the process dies (end of file)
+        peak = peak_resident(process.pid) or peak
+    try:
+        ok, value = receive.recv()
+    except EOFError:
+        process.join()
+        code = process.exitcode
+        cause = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
+                 else f"exited with status {code}")
+        memory = f" at {peak / 1e6:,.0f} MB resident" if peak else ""
+        hint = " (out of memory?)" if code == -signal.SIGKILL else ""
+        raise WorkerDied(f"the worker process was {cause}{memory}{hint}") from None
+    process.join()
+    if not ok:
+        raise value
+    return value
 
 
 def each(work, items, workers, prepare=None, spawn=False):
@@ -28,6 +80,11 @@ def each(work, items, workers, prepare=None, spawn=False):
     time: a prepared item can be large (a softmax of tens of megabytes). `workers` 1 runs inline.
     `spawn`: start the workers fresh instead of forking, for a parent that holds TensorFlow's
     threads (they do not survive a fork).
+
+    A worker that dies (killed for memory, a crash in a C extension) breaks the whole pool, and
+    which of the items in flight killed it is unknown: each of them is run again alone
+    (`alone`), so that only the one that kills its process is lost, reported as WorkerDied, and
+    a fresh pool takes the rest.
     """
     prepare = prepare or (lambda item: (item,))
     if workers <= 1:
@@ -38,23 +95,54 @@ def each(work, items, workers, prepare=None, spawn=False):
                 yield item, None, err
         return
     context = multiprocessing.get_context("spawn" if spawn else None)
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending = {}
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    pending = {}  # future -> (item, prepared arguments)
 
-        def finished(until):
-            while len(pending) > until:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    item, error = pending.pop(future), future.exception()
-                    yield item, None if error else future.result(), error
+    def outcome(future):
+        error = future.exception()
+        return None if error else future.result(), error
 
-        for item in items:
+    def recover(lost):
+        """The pool is broken: what finished is yielded, the rest runs again alone."""
+        nonlocal pool
+        pool.shutdown(cancel_futures=True)  # every future is settled after this
+        for future, (item, args) in pending.items():
+            if isinstance(future.exception(), BrokenProcessPool):
+                lost.append((item, args))
+            else:
+                yield item, *outcome(future)
+        pending.clear()
+        for item, args in lost:
             try:
-                pending[pool.submit(work, *prepare(item))] = item
+                yield item, alone(context, work, args), None
             except Exception as err:
                 yield item, None, err
+        pool = ProcessPoolExecutor(workers, mp_context=context)
+
+    def finished(until):
+        while len(pending) > until:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                yield from recover([])
+                return
+            for future in done:
+                yield pending.pop(future)[0], *outcome(future)
+
+    try:
+        for item in items:
+            try:
+                args = prepare(item)
+            except Exception as err:
+                yield item, None, err
+                continue
+            try:
+                pending[pool.submit(work, *args)] = item, args
+            except BrokenProcessPool:  # it broke since the last look
+                yield from recover([(item, args)])
             yield from finished(2 * workers)
         yield from finished(0)
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def in_threads(work, items, threads, ahead):

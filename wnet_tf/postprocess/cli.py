@@ -65,9 +65,10 @@ def command(model_spec, images, out, gpb_ucm, config_path, overrides, threshold,
     if not files:
         raise click.UsageError(f"no images in {images}")
     save_config(config, Path(out) / "config.json")
-    failures = postprocess_folder(files, out, config.postprocess, model=model, geometry=geometry,
-                                  gpb_dir=gpb_ucm, workers=workers, tile=tile, overlap=overlap)
-    click.echo(f"{len(files) - len(failures)} of {len(files)} images written to {out}", err=True)
+    done, failures = postprocess_folder([images], out, config.postprocess, model=model,
+                                        geometry=geometry, gpb_dir=gpb_ucm, workers=workers,
+                                        tile=tile, overlap=overlap)
+    click.echo(f"{done} of {len(files)} images written to {out}", err=True)
     if failures:
         click.echo("failed: " + ", ".join(failures), err=True)
         raise SystemExit(1)

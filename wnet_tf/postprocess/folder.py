@@ -19,6 +19,10 @@ from wnet_tf.config import PostprocessConfig
 from wnet_tf.files import atomic_write
 from wnet_tf.images import error_reason, read_image, to_uint8, write_png
 
+# Memory per pixel of an image's full-size part: its decoded float32 image, and its ucm2 (four
+# float64 cells a pixel) with the two copies that scipy's compressed savemat makes of it.
+OUTPUT_BYTES_PER_PIXEL = 3 * 4 + 3 * 4 * 8
+
 
 def mean_colours(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     """(H, W, 3): every region of `labels` (H, W) painted with its mean colour in `image`."""
@@ -28,10 +32,40 @@ def mean_colours(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     return (means / np.maximum(counts, 1)[:, None])[labels]
 
 
+def working_size(size, max_pixels: int) -> tuple[int, int]:
+    """`size` = (H, W), or the same shape scaled down to at most `max_pixels` pixels."""
+    h, w = size
+    if h * w <= max_pixels:
+        return h, w
+    scale = (max_pixels / (h * w)) ** 0.5
+    return max(1, int(h * scale)), max(1, int(w * scale))
+
+
+def nearest(n_out: int, n_in: int) -> np.ndarray:
+    """For each of `n_out` cells along an axis, the nearest of `n_in` cells spanning the same
+    length: nearest-neighbour scaling as an index."""
+    return (2 * np.arange(n_out) + 1) * n_in // (2 * n_out)
+
+
+def khalimsky_index(n_out: int, n_in: int) -> np.ndarray:
+    """`nearest` for a ucm2 axis ((2n + 1) cells: borders, pixels, the edges between them): a
+    pixel cell takes its nearest pixel's cell, an edge cell the edge between the two pixels it
+    separates, or a pixel cell (0) when both have the same nearest pixel. Indexing a ucm2 with it
+    on both axes gives the ucm2 of the nearest-neighbour scaled hierarchy."""
+    pixel = nearest(n_out, n_in)
+    index = np.empty(2 * n_out + 1, np.int64)
+    index[0], index[-1], index[1::2] = 0, 2 * n_in, 2 * pixel + 1
+    index[2:-1:2] = np.where(pixel[1:] > pixel[:-1], 2 * pixel[:-1] + 2, 2 * pixel[:-1] + 1)
+    return index
+
+
 def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None,
-                  gpb_path: Path | None, config: PostprocessConfig, out: Path) -> None:
-    """Everything after the network for one (H, W, 3) image, written into `out` as NAME.*
-    (runs in a worker). Without `probabilities`: the hierarchy of image cues alone."""
+                  gpb_path: Path | None, config: PostprocessConfig, out: Path,
+                  size: tuple[int, int] | None = None) -> None:
+    """Everything after the network for one (h, w, 3) image, written into `out` as NAME.*
+    (runs in a worker). Without `probabilities`: the hierarchy of image cues alone. `size`:
+    the (H, W) of the original when `image` is it scaled down to the working size; the outputs
+    are then scaled back up to it (nearest neighbour)."""
     import scipy.io
 
     from wnet_tf.postprocess import postprocess, segmentation_at, ucm_from_image
@@ -42,44 +76,71 @@ def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None
         gpb = None if gpb_path is None else scipy.io.loadmat(gpb_path)["ucm2"]
         if gpb is not None and gpb.shape != (2 * image.shape[0] + 1, 2 * image.shape[1] + 1):
             raise ValueError(f"{gpb_path.name}: ucm2 {gpb.shape} does not fit the image "
-                             f"{image.shape[:2]}")
+                             f"{image.shape[:2]} (as post-processed)")
         ucm2 = postprocess(image, probabilities, config, gpb)
-    cut = mean_colours(segmentation_at(ucm2, config.threshold), image)
-    write_png(out / f"{name}_ucm.png", to_uint8(ucm2 / max(ucm2.max(), 1e-12)))
-    write_png(out / f"{name}_cut.png", to_uint8(cut))
+    cut = to_uint8(mean_colours(segmentation_at(ucm2, config.threshold), image))
+    picture = to_uint8(ucm2 / max(ucm2.max(), 1e-12))
+    if size is not None and tuple(size) != image.shape[:2]:
+        (h, w), (height, width) = image.shape[:2], size
+        cut = cut[np.ix_(nearest(height, h), nearest(width, w))]
+        cells = np.ix_(khalimsky_index(height, h), khalimsky_index(width, w))
+        picture, ucm2 = picture[cells], ucm2[cells]
+    write_png(out / f"{name}_ucm.png", picture)
+    write_png(out / f"{name}_cut.png", cut)
+    del picture, cut
     # The .mat last: its presence says the image is done.
     atomic_write(out / f"{name}.mat", lambda p: scipy.io.savemat(
         p, {"ucm2": ucm2}, do_compression=True))
 
 
-def postprocess_folder(files, out, config: PostprocessConfig, *, model=None, geometry="model",
+def postprocess_folder(paths, out, config: PostprocessConfig, *, model=None, geometry="model",
                        gpb_dir=None, workers=1, tile=inference.DEFAULT_TILE,
                        overlap=inference.DEFAULT_OVERLAP):
-    """Post-processes every image file in `files` into `out` (see the module docstring) with
-    `model`'s softmax (`wnet_tf.inference.predict` at `geometry`, `tile`, `overlap`), or with
-    image cues alone when `model` is None; with `gpb_dir`, each NAME.mat there is combined in
-    (W-Net+ucm). One image's failure never costs the others: it is reported with the reason.
-    Returns the names of the files that failed."""
+    """Post-processes every image under `paths` (files, or folders searched recursively) into
+    `out` (see the module docstring), named as `wnet-tf segment` names its outputs
+    (`wnet_tf.images.named_images`: a BSDS folder's <id>.jpg gives <id>.mat; x.jpg and x.png
+    give x and x-2), with `model`'s softmax (`wnet_tf.inference.predict` at `geometry`, `tile`,
+    `overlap`), or with image cues alone when `model` is None; with `gpb_dir`, each NAME.mat
+    there is combined in (W-Net+ucm).
+
+    An image of more than `config.working_pixels` is scaled down to that before the network,
+    the CRF and the hierarchy, and its outputs scaled back up; one whose full-size outputs
+    would not fit in memory is refused before it is decoded. One image's failure never costs
+    the others, even one that kills its worker process (`wnet_tf.workers.each`): it is
+    reported with the reason. Returns (number of images written, [names of the files that
+    failed])."""
     from tqdm import tqdm
 
+    from wnet_tf.images import named_images
     from wnet_tf.workers import each
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    limit = inference.max_pixels(inference.classes(model))
+    files, _ = named_images(paths)
+    limit = inference.max_pixels(OUTPUT_BYTES_PER_PIXEL)
 
-    def prepare(path):
+    def prepare(file_name):
+        path, name = file_name
         image = read_image(path, limit)
+        size = image.shape[:2]
+        work = working_size(size, config.working_pixels)
+        if work != size:
+            image = scaled(image, work)
         probs = None if model is None else inference.predict(model, image, geometry, tile, overlap)
-        gpb = None if gpb_dir is None else Path(gpb_dir) / f"{path.stem}.mat"
-        return image, path.stem, probs, gpb, config, out
+        gpb = None if gpb_dir is None else Path(gpb_dir) / f"{name}.mat"
+        return image, name, probs, gpb, config, out, size
 
     failures = []
     with tqdm(total=len(files), unit="image", desc="postprocess") as bar:
         # spawn: this process holds TensorFlow's threads, which do not survive a fork.
-        for path, _, err in each(process_image, files, workers, prepare, spawn=True):
+        for (path, _), _, err in each(process_image, files, workers, prepare, spawn=True):
             if err is not None:
-                failures.append(Path(path).name)
-                bar.write(f"{Path(path).name}: {error_reason(err)}")
+                failures.append(path.name)
+                bar.write(f"{path.name}: {error_reason(err)}")
             bar.update()
-    return failures
+    return len(files) - len(failures), failures
+
+
+def scaled(image: np.ndarray, size) -> np.ndarray:
+    """An (H, W, 3) image in [0, 1] resampled to `size` as the network's inputs are."""
+    return np.clip(inference.resampled(np.asarray(image, np.float32), size), 0.0, 1.0)

@@ -68,6 +68,8 @@ def oriented_watershed_weights(graph, shape: tuple[int, int], weights: np.ndarra
     """The oriented watershed transform as edge weights: each edge of a watershed arc gets the
     arc's mean weight, each weight first scaled by how well its orientation fits the arc's
     course; edges inside regions get 0."""
+    if graph.num_edges() == 0:  # a 1x1 image: higra fails on an empty graph
+        return weights
     rag, arc_weights = hg.oriented_watershed(graph, weights, shape, orientations)
     if rag.num_vertices() == 1:
         return np.zeros_like(weights)
@@ -79,6 +81,8 @@ def ucm_from_edges(graph, shape: tuple[int, int], weights: np.ndarray,
     """contour2ucm: (oriented, when `orientations` are given) watershed of the edge weights,
     greedy merging of the regions by mean boundary strength, and the ultrametric (saliency) map
     as a BSDS ucm2 in [0, 1]."""
+    if graph.num_edges() == 0:  # a 1x1 image: one region, and higra fails on an empty graph
+        return np.zeros((2 * shape[0] + 1, 2 * shape[1] + 1))
     tree, altitudes = hg.mean_pb_hierarchy(graph, weights, shape, edge_orientations=orientations)
     if tree.num_leaves() == 1:  # no closed boundary, one region; higra's saliency fails on it
         return np.zeros((2 * shape[0] + 1, 2 * shape[1] + 1))
