@@ -233,11 +233,6 @@ def max_pixels(per_pixel: int, available: int | None = None) -> int | None:
 
 def available_memory() -> int | None:
     """MemAvailable from /proc/meminfo in bytes (Linux), else None."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    from wnet_tf.workers import proc_bytes
+
+    return proc_bytes("/proc/meminfo", "MemAvailable")

@@ -26,16 +26,21 @@ class WorkerDied(Exception):
     a crash in a C extension."""
 
 
-def peak_resident(pid: int) -> int | None:
-    """The peak resident memory of a live process in bytes (Linux's VmHWM), or None."""
+def proc_bytes(path: str, key: str) -> int | None:
+    """A "KEY: N kB" line of a Linux /proc file, in bytes; None where there is none."""
     try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
+        with open(path) as lines:
+            for line in lines:
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return None
+
+
+def peak_resident(pid: int) -> int | None:
+    """The peak resident memory of a live process in bytes (Linux's VmHWM), or None."""
+    return proc_bytes(f"/proc/{pid}/status", "VmHWM")
 
 
 def _call(send, work, args):
