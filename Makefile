@@ -25,7 +25,6 @@ DEMO_OUT := $(DEMO_RUN)/segments
 SHIPPED_OUT := runs/bsds500-demo
 # The colour photographs among scikit-image's samples (the others are tests of texture, text, tiles).
 SHIPPED_IMAGES := astronaut.png chelsea.png coffee.png rocket.jpg motorcycle_left.png
-demo: export TF_CPP_MIN_LOG_LEVEL := 2
 demo: $(STAMP)
 	$(PY) -m wnet_tf.train configs/quickstart.json --workdir $(DEMO_RUN)
 	$(PY) -m wnet_tf.export $(DEMO_RUN) --out $(DEMO_MODEL)
