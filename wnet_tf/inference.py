@@ -127,19 +127,12 @@ def assemble(bands, size) -> np.ndarray:
 def resampling_matrix(n_in: int, n_out: int, shrinking: bool) -> np.ndarray:
     """(n_out, n_in): the weights with which `wnet_tf.data.resample` mixes the rows (or
     columns) of a map into its n_out rows: area averaging when `shrinking`, else antialiased
-    bilinear. Both are separable, so a map is resampled as M_rows @ map @ M_cols^T, and a band
-    of output rows needs only its rows of M_rows. Read off TensorFlow's own resize of an
-    identity (one-hot channels, 256 at a time), so the weights are its weights."""
-    import tensorflow as tf
+    bilinear (`wnet_tf.arrays`' twins of TensorFlow's, equal to them to float32 round-off). Both
+    are separable, so a map is resampled as M_rows @ map @ M_cols^T, and a band of output rows
+    needs only its rows of M_rows."""
+    from wnet_tf.arrays import area_weights, triangle_weights
 
-    method = "area" if shrinking else "bilinear"
-    parts = []
-    for first in range(0, n_in, 256):
-        eye = np.zeros((n_in, 1, min(256, n_in - first)), np.float32)
-        eye[first + np.arange(eye.shape[-1]), 0, np.arange(eye.shape[-1])] = 1.0
-        parts.append(tf.image.resize(eye, [n_out, 1], method=method,
-                                     antialias=not shrinking).numpy()[:, 0])
-    return np.concatenate(parts, axis=1)
+    return (area_weights if shrinking else triangle_weights)(n_in, n_out)
 
 
 def band_rows(width: int, k: int, megabytes: int = 64) -> int:
