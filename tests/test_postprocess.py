@@ -516,3 +516,67 @@ def test_an_image_whose_outputs_would_not_fit_is_refused_before_any_work(tmp_pat
     assert (done, failed) == (0, ["big.png"])
     report = capsys.readouterr().out
     assert "big.png" in report and "50x40 pixels" in report and "1,999" in report
+
+
+def strip_with_two_boundaries(ab=0.5, bc=0.4):
+    """A 6x30 strip of three regions A | B | C (columns 0-9, 10-19, 20-29), with boundary
+    strength `ab` between A and B and `bc` between B and C, and class probabilities that make
+    A and B one class and C another: graph, weights, probabilities."""
+    shape = (6, 30)
+    strength = np.zeros(shape)
+    strength[:, 9:11], strength[:, 19:21] = ab, bc
+    graph, weights, _ = hier.grid_edges(strength, np.zeros(shape))
+    classes = np.where(np.arange(30) < 20, 0, 1)[None].repeat(6, 0)
+    probabilities = np.eye(2)[classes] * 0.8 + 0.1
+    return graph, shape, weights, probabilities
+
+
+def test_class_aware_merging_without_weight_is_contour2ucms():
+    rng = np.random.default_rng(0)
+    shape = (16, 20)
+    graph, weights, _ = hier.grid_edges(rng.random(shape), np.zeros(shape))
+    probabilities = rng.dirichlet(np.ones(5), shape)
+    tree, altitudes = hier.class_aware_tree(graph, weights, probabilities, 0.0)
+    rebuilt = hg_ucm(graph, shape, tree, altitudes)
+    # higra's mean_pb_hierarchy averages in float32: equal to its rounding.
+    np.testing.assert_allclose(rebuilt, hier.ucm_from_edges(graph, shape, weights), atol=1e-6)
+
+
+def hg_ucm(graph, shape, tree, altitudes):
+    import higra as hg
+
+    saliency = hg.saliency(tree, altitudes)
+    return np.asarray(hg.graph_4_adjacency_2_khalimsky(graph, saliency, shape,
+                                                       add_extra_border=True))
+
+
+def test_regions_of_one_class_merge_first_with_the_region_weight():
+    graph, shape, weights, probabilities = strip_with_two_boundaries()
+    plain = hier.ucm_from_edges(graph, shape, weights)
+    aware = hier.ucm_from_edges(graph, shape, weights, probabilities=probabilities,
+                                region_weight=0.5)
+    # Odd rows are pixel rows; a vertical boundary between columns c and c+1 sits at 2c + 2.
+    ab, bc = (slice(1, None, 2), 2 * 9 + 2), (slice(1, None, 2), 2 * 19 + 2)
+    assert plain[ab].min() > plain[bc].max()  # by strength alone, B and C merge first
+    assert aware[ab].max() < aware[bc].min()  # A and B are one class: they merge first
+    distance = hier.class_distance(probabilities[0, 0], probabilities[0, -1])
+    # B|C keeps 0.4 * (1 - w + w d); A|B (d = 0) falls to half of its 0.5 strength.
+    np.testing.assert_allclose(aware[bc], 0.4 * (0.5 + 0.5 * distance), atol=1e-6)
+    np.testing.assert_allclose(aware[ab], 0.25, atol=1e-6)
+
+
+def test_postprocess_uses_the_region_weight():
+    graph, shape, weights, probabilities = strip_with_two_boundaries()
+    image = np.zeros((*shape, 3))
+    image[:, :20] = COLOURS[0]
+    image[:, 20:] = COLOURS[1]
+    image[:, :10] *= 0.8  # a weaker A|B edge in the image as well
+    config = PostprocessConfig(off_boundary_strength=1.0, wnet_cue_source="network")
+    aware = dataclasses.replace(config, wnet_region_weight=0.5)
+    assert not np.allclose(postprocess(image, probabilities, config),
+                           postprocess(image, probabilities, aware))
+
+
+def test_region_weight_out_of_range_is_named():
+    with pytest.raises(ConfigError, match="wnet_region_weight"):
+        config_from_dict({"postprocess": {"wnet_region_weight": 1.5}})

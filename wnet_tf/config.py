@@ -213,6 +213,11 @@ class PostprocessConfig:
     # encoder's softmax before the CRF (soft where the network is unsure, as gPb's eigenvectors
     # are soft where the affinities are weak).
     wnet_cue_source: Literal["crf", "network"] = "crf"
+    # The W-Net in the merging, at the region level: two regions' mean boundary strength is
+    # scaled by (1 - w + w d), d the squared Hellinger distance between their mean class
+    # distributions (read from `wnet_cue_source`), so that regions the network sees as one merge
+    # earlier. 0 is contour2ucm's merging by mean boundary strength alone.
+    wnet_region_weight: float = 0.0
     # contour2ucm's oriented watershed (higra's: each edge scaled by |cos| of the angle between
     # its strongest orientation and its arc's course). Off: on BSDS val it lowered every score
     # (SC, PRI, VI at ODS and OIS) of these cues, on every edge and on CRF boundaries alike.
@@ -253,6 +258,8 @@ class PostprocessConfig:
                "a number in [0, 1]")
         _check(self.wnet_cue_weight >= 0, p + "wnet_cue_weight", self.wnet_cue_weight,
                "a number >= 0")
+        _check(0.0 <= self.wnet_region_weight <= 1.0, p + "wnet_region_weight",
+               self.wnet_region_weight, "a number in [0, 1]")
         _check(0.0 <= self.off_boundary_strength <= 1.0, p + "off_boundary_strength",
                self.off_boundary_strength, "a number in [0, 1]")
         _check(0.0 < self.threshold < 1.0, p + "threshold", self.threshold, "a number in (0, 1)")

@@ -77,18 +77,79 @@ def oriented_watershed_weights(graph, shape: tuple[int, int], weights: np.ndarra
 
 
 def ucm_from_edges(graph, shape: tuple[int, int], weights: np.ndarray,
-                   orientations: np.ndarray | None = None) -> np.ndarray:
+                   orientations: np.ndarray | None = None,
+                   probabilities: np.ndarray | None = None,
+                   region_weight: float = 0.0) -> np.ndarray:
     """contour2ucm: (oriented, when `orientations` are given) watershed of the edge weights,
-    greedy merging of the regions by mean boundary strength, and the ultrametric (saliency) map
-    as a BSDS ucm2 in [0, 1]."""
+    greedy merging of the regions by mean boundary strength (scaled by the regions' class
+    distance, `region_weight` > 0 with `probabilities`: `class_aware_tree`), and the ultrametric
+    (saliency) map as a BSDS ucm2 in [0, 1]."""
+    flat = np.zeros((2 * shape[0] + 1, 2 * shape[1] + 1))
     if graph.num_edges() == 0:  # a 1x1 image: one region, and higra fails on an empty graph
-        return np.zeros((2 * shape[0] + 1, 2 * shape[1] + 1))
-    tree, altitudes = hg.mean_pb_hierarchy(graph, weights, shape, edge_orientations=orientations)
-    if tree.num_leaves() == 1:  # no closed boundary, one region; higra's saliency fails on it
-        return np.zeros((2 * shape[0] + 1, 2 * shape[1] + 1))
+        return flat
+    if probabilities is not None and region_weight > 0:
+        if orientations is not None:
+            weights = oriented_watershed_weights(graph, shape, weights, orientations)
+        tree, altitudes = class_aware_tree(graph, weights, probabilities, region_weight)
+    else:
+        tree, altitudes = hg.mean_pb_hierarchy(graph, weights, shape,
+                                               edge_orientations=orientations)
+    if tree is None or tree.num_leaves() == 1:
+        return flat  # no closed boundary, one region; higra's saliency fails on it
     saliency = hg.saliency(tree, altitudes)
     ucm2 = hg.graph_4_adjacency_2_khalimsky(graph, saliency, shape, add_extra_border=True)
     return np.clip(np.asarray(ucm2, np.float64), 0.0, 1.0)
+
+
+def class_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """Squared Hellinger distance, in [0, 1], between two class distributions."""
+    return float(max(0.0, 1.0 - np.sqrt(p * q).sum()))
+
+
+def class_aware_tree(graph, weights: np.ndarray, probabilities: np.ndarray, region_weight: float):
+    """(tree on the watershed regions' adjacency graph, altitudes), or (None, None) for one
+    region: contour2ucm's greedy merging, but the pair merged next is the one whose mean
+    boundary strength times (1 - w + w d) is lowest, d the `class_distance` between the two
+    regions' mean class probabilities (area weighted, updated as regions merge). Mean boundary
+    strength alone is w = 0. Altitudes are made increasing (each node at least its children's)
+    so that the saliency is an ultrametric."""
+    labels = hg.labelisation_watershed(graph, weights)
+    rag = hg.make_region_adjacency_graph_from_labelisation(graph, labels)
+    n = rag.num_vertices()
+    if rag.num_edges() == 0:
+        return None, None
+    # Frontier strength sums and lengths per arc, updated in place as higra merges regions (a
+    # new arc reuses one of the index slots of the arcs it replaces).
+    frontier = hg.rag_accumulate_on_edges(rag, hg.Accumulators.sum, weights).astype(np.float64)
+    length = hg.rag_accumulate_on_edges(rag, hg.Accumulators.sum, np.ones_like(weights))
+    length = length.astype(np.float64)
+    k = probabilities.shape[-1]
+    area = np.zeros(2 * n)
+    area[:n] = np.bincount(hg.CptRegionAdjacencyGraph.get_vertex_map(rag), minlength=n)
+    mean = np.zeros((2 * n, k))
+    mean[:n] = hg.rag_accumulate_on_vertices(
+        rag, hg.Accumulators.sum, probabilities.reshape(-1, k).astype(np.float64))
+    mean[:n] /= area[:n, None]
+
+    def altitude(arc, a, b):
+        return frontier[arc] / length[arc] * (1 - region_weight
+                                              + region_weight * class_distance(mean[a], mean[b]))
+
+    def merged(_graph, _arc, new, a, b, neighbours):
+        area[new] = area[a] + area[b]
+        mean[new] = (area[a] * mean[a] + area[b] * mean[b]) / area[new]
+        for nb in neighbours:
+            arcs = [nb.first_edge_index()]
+            if nb.num_edges() > 1:
+                arcs.append(nb.second_edge_index())
+            arc = nb.new_edge_index()
+            frontier[arc], length[arc] = frontier[arcs].sum(), length[arcs].sum()
+            nb.set_new_edge_weight(altitude(arc, new, nb.neighbour_vertex()))
+
+    src, dst = rag.edge_list()
+    initial = np.array([altitude(e, a, b) for e, (a, b) in enumerate(zip(src, dst, strict=True))])
+    tree, altitudes = hg.binary_partition_tree(rag, merged, initial)
+    return tree, hg.tree_monotonic_regression(tree, altitudes, "max")
 
 
 def ucm_from_labels(image: np.ndarray, labels: np.ndarray, config: PostprocessConfig,
@@ -100,23 +161,29 @@ def ucm_from_labels(image: np.ndarray, labels: np.ndarray, config: PostprocessCo
     own, if it is on) are combined with gPb's, and the combination is merged without an
     orientation step: gPb's arcs are already oriented, and must not be re-weighted by
     orientations measured on other arcs. `probabilities`: the W-Net cue (`oriented_cues`)."""
-    return ucm_from_strength(strength_of(image, config, probabilities), labels, config, gpb_ucm2)
+    return ucm_from_strength(strength_of(image, config, probabilities), labels, config, gpb_ucm2,
+                             probabilities)
 
 
 def ucm_from_strength(strength_orientation: tuple[np.ndarray, np.ndarray], labels: np.ndarray,
-                      config: PostprocessConfig, gpb_ucm2: np.ndarray | None = None) -> np.ndarray:
-    """`ucm_from_labels` from the pixels' (strength, orientation), computed once per image."""
+                      config: PostprocessConfig, gpb_ucm2: np.ndarray | None = None,
+                      probabilities: np.ndarray | None = None) -> np.ndarray:
+    """`ucm_from_labels` from the pixels' (strength, orientation), computed once per image;
+    `probabilities` (the W-Net cue's source) take part in the merging when
+    `config.wnet_region_weight` > 0."""
     strength, orientation = strength_orientation
     graph, weights, orientations = grid_edges(strength, orientation, labels,
                                               config.off_boundary_strength)
     if not config.oriented_watershed:
         orientations = None
     if gpb_ucm2 is None:
-        return ucm_from_edges(graph, labels.shape, weights, orientations)
+        return ucm_from_edges(graph, labels.shape, weights, orientations, probabilities,
+                              config.wnet_region_weight)
     if orientations is not None:
         weights = oriented_watershed_weights(graph, labels.shape, weights, orientations)
     combined = combine_with_ucm(weights, ucm_edge_weights(gpb_ucm2), config)
-    return ucm_from_edges(graph, labels.shape, combined)
+    return ucm_from_edges(graph, labels.shape, combined, None, probabilities,
+                          config.wnet_region_weight)
 
 
 def ucm_from_image(image: np.ndarray, config: PostprocessConfig) -> np.ndarray:
