@@ -12,8 +12,8 @@ eval_bdry*.txt, pr_curve.png) into DIR/<input>/, as `wnet-tf evaluate --boundari
 
 Target on the 2-core reference machine: the whole set in at most 30 s (a literal Python port of
 the MATLAB code takes about 4 minutes); the boundary benchmark within 3x of the region benchmark's
-time (not reached: its matching alone takes over 500x on one core, see the README). One timed pass
-per configuration: a pass is the job.
+time (not reached: its matching alone takes over 500x on one core, see docs/benchmarks.md). One
+timed pass per configuration: a pass is the job.
 """
 
 import argparse

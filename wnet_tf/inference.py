@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# Chosen by measurement (bench/inference.py, README "Any size"): the paper's network on a 12-Mpx
-# photo peaks at 2.9 GB with 512-pixel tiles (3.3 GB with 768, 4.1 GB with 1024), at 0.47x the
-# seconds per megapixel of whole-image inference on a BSDS image.
+# Chosen by measurement (bench/inference.py, docs/benchmarks.md "Inference at any size"): the
+# paper's network on a 12-Mpx photo peaks at 2.9 GB with 512-pixel tiles (3.3 GB with 768,
+# 4.1 GB with 1024), at 0.47x the seconds per megapixel of whole-image inference on a BSDS image.
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = None  # context(depth)
 
