@@ -43,7 +43,8 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
         return bsds.score_image(ground_truth, bsds.cut_hierarchy(ucm2, thresholds), name)
 
     # The image cues' parameters are not tuned here: their gradients are computed once; the
-    # CRF once per CRF setting, the W-Net cue once per (CRF, source), and mixed per setting.
+    # CRF once per CRF setting, the W-Net cue once per (CRF, source), and mixed per setting;
+    # the source's class probabilities also serve the merging (`wnet_region_weight`).
     image_part = image_gradients(image, settings[0])
     strength, orientation = boundary_strength(image_part)
     graph, weights, orientations = grid_edges(strength, orientation)
@@ -59,7 +60,9 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
             wnet[source] = wnet_gradients(
                 marginals[crf] if config.wnet_cue_source == "crf" else probabilities, config)
         oriented = mix_gradients(image_part, wnet.get(source), config)
-        ucm2 = ucm_from_strength(boundary_strength(oriented), marginals[crf].argmax(-1), config)
+        classes = marginals[crf] if config.wnet_cue_source == "crf" else probabilities
+        ucm2 = ucm_from_strength(boundary_strength(oriented), marginals[crf].argmax(-1), config,
+                                 probabilities=classes)
         scores.append(score(ucm2))
     return scores
 
