@@ -273,3 +273,17 @@ def test_the_shipped_bsds500_model_equals_its_export(tmp_path):
     assert ours.shape == (256, 171, 20)
     np.testing.assert_allclose(ours, exported, atol=1e-5)
     assert classes_used(ours.argmax(-1)) >= 3  # a trained model, not a constant
+
+
+def test_the_shipped_bsds500_model_gives_its_recorded_probabilities():
+    """tests/bsds500_reference.npz: the shipped model's probabilities on a 64 x 96 crop of
+    scikit-image's astronaut (every 4th pixel each way), recorded when the weights were a
+    .npz; whatever format holds them, the model must give them again."""
+    from pathlib import Path
+
+    from skimage import data
+
+    image = data.astronaut()[100:164, 200:296].astype(np.float32) / 255
+    probs = pretrained.load("bsds500").segment(image[None])["probabilities"].numpy()[0]
+    with np.load(Path(__file__).parent / "bsds500_reference.npz") as reference:
+        np.testing.assert_allclose(probs[::4, ::4], reference["probabilities"], atol=1e-5)
