@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The quickstart: train on the images inside scikit-image (resumes if runs/quickstart exists), export,
-# segment those images at the training scale. Then the shipped model (wnet_tf/models/bsds500, trained
+# segment those images at the training scale. Then the shipped model (wnet_tf/weights/bsds500, trained
 # on BSDS500) segments and post-processes the same images: overlays, and UCM hierarchies with their cuts,
 # and `view` writes a page to browse those hierarchies at any threshold.
 DEMO_RUN := runs/quickstart

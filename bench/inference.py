@@ -15,7 +15,6 @@ is not counted): seconds per megapixel and the whole command's peak RSS. Targets
 36 Mpx within 1.5 GB and 100 Mpx within 3 GB; postprocess 36 Mpx within 6 GB.
 """
 
-import json
 from pathlib import Path
 
 from harness import main
@@ -71,10 +70,9 @@ def measure_command(config):
             done, skipped, _ = segment_files(model, [path], out)
             failed = skipped
         else:
-            from wnet_tf.config import config_from_dict
             from wnet_tf.postprocess.folder import postprocess_folder
 
-            settings = config_from_dict(model.config).postprocess
+            settings = model.config.postprocess
             done, failed = postprocess_folder([path], out, settings, model=model)
         seconds = time.perf_counter() - start
     if failed or done != 1:
@@ -90,15 +88,15 @@ def measure(config):
 
     import numpy as np
 
-    from wnet_tf import inference, pretrained
+    from wnet_tf import inference
     from wnet_tf.config import load_config
+    from wnet_tf.endpoints import Segmenter
     from wnet_tf.model import build_wnet
 
-    model_config = load_config(ROOT / "configs" / f"{config['network']}.json").model
+    run_config = load_config(ROOT / "configs" / f"{config['network']}.json")
+    model_config = run_config.model
     encoder, decoder = build_wnet(model_config)
-    model = pretrained.Segmenter(encoder, decoder, {
-        "model": json.loads(json.dumps(model_config.__dict__)),
-        "data": {"preprocess": "resize", "image_size": 224}})
+    model = Segmenter(encoder, decoder, run_config)
     tile = config["tile"] or inference.DEFAULT_TILE
     rng = np.random.default_rng(0)
     image = rng.random((config["height"], config["width"], 3), dtype=np.float32)

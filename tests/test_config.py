@@ -87,3 +87,13 @@ def test_saved_config_is_readable_by_others_and_leaves_no_temporary(tmp_path):
     os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
     assert [p.name for p in path.parent.iterdir()] == ["config.json"]
+
+
+def test_with_overrides_applies_them_as_loading_does():
+    base = Config().with_overrides(["model.k=5"])
+    assert base.model.k == 5 and base.with_overrides().model.k == 5
+    changed = base.with_overrides(["postprocess.threshold=0.3", "data.preprocess=center_crop"])
+    assert (changed.postprocess.threshold, changed.data.preprocess, changed.model.k) == (
+        0.3, "center_crop", 5)
+    with pytest.raises(ConfigError, match="model.depth"):
+        base.with_overrides(["model.depth=0"])

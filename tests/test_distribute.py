@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_train import _train_process, restore, summaries, tiny_config
+from test_train import restore, summaries, tiny_config, train_process
 
 from wnet_tf.config import ConfigError, TrainConfig, config_from_dict
 from wnet_tf.rundir import CHECKPOINT_DIR, latest_checkpoint
@@ -257,7 +257,7 @@ def _start_workers(config_path, run_dir, logs, *overrides):
         os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers},
                                               "task": {"type": "worker", "index": index}})
         try:
-            processes.append(_train_process(config_path, run_dir, log, *overrides))
+            processes.append(train_process(config_path, run_dir, log, *overrides))
         finally:
             del os.environ["TF_CONFIG"]
     return processes

@@ -91,3 +91,19 @@ def test_export_replaces_a_saved_model_but_nothing_else(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         export_run(tmp_path / "notes", tmp_path / "other")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "notes", "run"]
+
+
+def test_a_run_ships_as_a_folder_that_opens_as_a_model(tmp_path):
+    from wnet_tf.pretrained import open_model
+    from wnet_tf.ship import ship_run
+
+    config, trainer = make_run(tmp_path / "run")
+    folder = ship_run(tmp_path / "run", "tiny", weights_dir=tmp_path / "weights", float16=True)
+    assert folder == tmp_path / "weights" / "tiny"
+    model = open_model(folder)
+    assert model.config == config
+    for a, b in zip(trainer.encoder.weights + trainer.decoder.weights,
+                    model.encoder.weights + model.decoder.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy().astype(np.float16), b.numpy())
+    with pytest.raises(FileNotFoundError, match="no checkpoint to ship"):
+        ship_run(folder, "again", weights_dir=tmp_path / "weights")

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from support import tiny
 
-from wnet_tf import inference, pretrained
+from wnet_tf import inference
+from wnet_tf.config import Config, DataConfig
+from wnet_tf.endpoints import Segmenter
 from wnet_tf.model import build_wnet
 
 
@@ -12,9 +14,8 @@ def tiny_model(padding):
     """A depth-2 W-Net (grid 4): tiles with 24 pixels of context see all it uses."""
     config = tiny(padding=padding)
     encoder, decoder = build_wnet(config)
-    return pretrained.Segmenter(encoder, decoder, {
-        "model": {"depth": 2, "padding": padding},
-        "data": {"preprocess": "resize", "image_size": 16}})
+    return Segmenter(encoder, decoder, Config(model=config, data=DataConfig(
+        preprocess="resize", image_size=16)))
 
 
 @pytest.mark.parametrize("padding", ["zeros", "symmetric", "circular"])

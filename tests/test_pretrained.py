@@ -11,11 +11,14 @@ from support import tiny
 
 from wnet_tf import pretrained
 from wnet_tf.config import config_from_dict, config_to_dict
+from wnet_tf.endpoints import Segmenter
 from wnet_tf.export import save_serving_model
+from wnet_tf.geometry import Geometry
 from wnet_tf.inference import predict
 from wnet_tf.model import build_wnet
 from wnet_tf.position import adjusted_rand_index, classes_used, position_report
-from wnet_tf.pretrained import Geometry
+from wnet_tf.rundir import CONFIG_FILE
+from wnet_tf.saving import SHARDS_FILE, WEIGHTS_FILE, save_weights, weights_file
 
 TINY = tiny(padding="circular")
 
@@ -71,7 +74,7 @@ def test_predict_runs_at_the_models_geometry_and_maps_back():
 
 def test_probabilities_scaled_back_still_sum_to_one():
     encoder, decoder = build_wnet(TINY)
-    model = pretrained.Segmenter(encoder, decoder, tiny_config())
+    model = Segmenter(encoder, decoder, config_from_dict(tiny_config()))
     image = np.random.default_rng(1).uniform(0, 1, (37, 50, 3)).astype(np.float32)
     probs = predict(model, image)
     assert probs.shape == (37, 50, 4)
@@ -124,21 +127,22 @@ def test_both_paddings_have_the_same_variables():
 
 # -- shipped models --------------------------------------------------------------------------------
 
-def _ship(tmp_path, dtype=np.float32):
+def _ship(tmp_path, float16=False, max_shard_mib=None):
     encoder, decoder = build_wnet(TINY)
     rng = np.random.default_rng(2)
     for v in encoder.weights + decoder.weights:  # not the initial values: a real test of loading
         v.assign(v.numpy() + rng.normal(0, 0.05, v.shape).astype(np.float32))
-    folder = tmp_path / "models" / "tiny"
-    folder.mkdir(parents=True)
-    pretrained.save_weights(encoder, decoder, folder / pretrained.WEIGHTS_FILE, dtype)
-    (folder / pretrained.CONFIG_FILE).write_text(json.dumps(tiny_config()))
-    return encoder, decoder
+    folder = tmp_path / "weights" / "tiny"
+    written = save_weights(encoder, decoder, folder, float16=float16,
+                           max_shard_mib=max_shard_mib)
+    (folder / CONFIG_FILE).write_text(json.dumps(tiny_config()))
+    return encoder, decoder, written
 
 
 def test_shipped_weights_load_exactly_and_match_an_export(tmp_path, monkeypatch):
-    encoder, decoder = _ship(tmp_path)
-    monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path / "models")
+    encoder, decoder, written = _ship(tmp_path)
+    assert [p.name for p in written] == [WEIGHTS_FILE]
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "weights")
     assert pretrained.available() == ["tiny"]
     model = pretrained.load("tiny")
     for a, b in zip(encoder.weights + decoder.weights,
@@ -152,44 +156,40 @@ def test_shipped_weights_load_exactly_and_match_an_export(tmp_path, monkeypatch)
                                saved.segment(images)["probabilities"], atol=1e-6)
     np.testing.assert_allclose(model.reconstruct(images)["reconstructions"],
                                saved.reconstruct(images)["reconstructions"], atol=1e-5)
-    assert isinstance(pretrained.open_model("tiny"), pretrained.Segmenter)
+    assert isinstance(pretrained.open_model("tiny"), Segmenter)
 
 
-def test_weights_split_into_parts_load_as_one_file(tmp_path, monkeypatch):
-    encoder, decoder = _ship(tmp_path, np.float16)
-    folder = tmp_path / "models" / "tiny"
-    limit = 4096  # bytes: the tiny W-Net's float16 arrays take several such files
-    written = pretrained.save_weights(encoder, decoder, folder / pretrained.WEIGHTS_FILE,
-                                      np.float16, max_bytes=limit)
-    assert not (folder / pretrained.WEIGHTS_FILE).exists()  # replaced by its parts
-    assert len(written) > 2 and [p.name for p in written][:2] == ["weights-1.npz", "weights-2.npz"]
-    assert pretrained.weight_files(folder / pretrained.WEIGHTS_FILE) == written
-    for part in written:
-        with np.load(part) as data:
-            assert sum(data[k].nbytes for k in data.files) <= limit
-    monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path / "models")
+def test_float16_weights_in_shards_load_as_one_file(tmp_path, monkeypatch):
+    limit = 4 / 1024  # MiB: the tiny W-Net's float16 weights take several such shards
+    encoder, decoder, written = _ship(tmp_path, float16=True, max_shard_mib=limit)
+    folder = tmp_path / "weights" / "tiny"
+    assert not (folder / WEIGHTS_FILE).exists()  # replaced by its shards
+    assert weights_file(folder) == folder / SHARDS_FILE
+    assert [p.name for p in written[:3]] == [SHARDS_FILE, "wnet_00000.weights.h5",
+                                            "wnet_00001.weights.h5"]
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "weights")
     assert pretrained.available() == ["tiny"]
     model = pretrained.load("tiny")
     for a, b in zip(encoder.weights + decoder.weights,
                     model.encoder.weights + model.decoder.weights, strict=True):
         np.testing.assert_array_equal(a.numpy().astype(np.float16), b.numpy())
-    assert isinstance(pretrained.open_model(folder), pretrained.Segmenter)  # a folder anywhere
-    with pytest.raises(ValueError, match="more than max_bytes=16"):
-        pretrained.save_weights(encoder, decoder, tmp_path / "w.npz", max_bytes=16)
+    assert isinstance(pretrained.open_model(folder), Segmenter)  # a folder anywhere
+    save_weights(encoder, decoder, folder)  # and back to one file: no shard is left over
+    assert sorted(p.name for p in folder.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
 
 
 def test_weights_of_another_model_are_refused(tmp_path, monkeypatch):
     _ship(tmp_path)
-    monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "weights")
     config = tiny_config()
     config["model"]["base_filters"] = 8
-    (tmp_path / "models" / "tiny" / pretrained.CONFIG_FILE).write_text(json.dumps(config))
+    (tmp_path / "weights" / "tiny" / CONFIG_FILE).write_text(json.dumps(config))
     with pytest.raises(ValueError, match="does not fit variable"):
         pretrained.load("tiny")
 
 
 def test_unknown_names_and_folders_say_what_there_is(tmp_path, monkeypatch):
-    monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "weights")
     with pytest.raises(FileNotFoundError, match="no shipped model named 'nope'"):
         pretrained.load("nope")
     (tmp_path / "empty").mkdir()
@@ -262,7 +262,7 @@ def test_the_shipped_bsds500_model_equals_its_export(tmp_path):
     assert "bsds500" in pretrained.available()
     model = pretrained.load("bsds500")
     assert model.geometry == Geometry("random_crop", 96)
-    assert model.config["model"]["padding"] == "circular"
+    assert model.config.model.padding == "circular"
     save_serving_model(model.encoder, model.decoder, tmp_path / "export")
     saved = tf.saved_model.load(str(tmp_path / "export"))
     from skimage import data
@@ -273,3 +273,17 @@ def test_the_shipped_bsds500_model_equals_its_export(tmp_path):
     assert ours.shape == (256, 171, 20)
     np.testing.assert_allclose(ours, exported, atol=1e-5)
     assert classes_used(ours.argmax(-1)) >= 3  # a trained model, not a constant
+
+
+def test_the_shipped_bsds500_model_gives_its_recorded_probabilities():
+    """tests/bsds500_reference.npz: the shipped model's probabilities on a 64 x 96 crop of
+    scikit-image's astronaut (every 4th pixel each way), recorded when the weights were a
+    .npz; whatever format holds them, the model must give them again."""
+    from pathlib import Path
+
+    from skimage import data
+
+    image = data.astronaut()[100:164, 200:296].astype(np.float32) / 255
+    probs = pretrained.load("bsds500").segment(image[None])["probabilities"].numpy()[0]
+    with np.load(Path(__file__).parent / "bsds500_reference.npz") as reference:
+        np.testing.assert_allclose(probs[::4, ::4], reference["probabilities"], atol=1e-5)

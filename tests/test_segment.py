@@ -11,10 +11,10 @@ from PIL import Image
 from support import tiny
 
 from wnet_tf.export import save_serving_model
+from wnet_tf.geometry import Geometry
 from wnet_tf.images import overlay, palette
 from wnet_tf.inference import predict
 from wnet_tf.model import build_wnet
-from wnet_tf.pretrained import Geometry
 from wnet_tf.segment import command, segment_files, segment_image
 
 

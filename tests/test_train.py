@@ -131,7 +131,7 @@ def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, mo
     assert all(np.all(np.isfinite(value)) for _, value in state(trainer))
 
 
-def _train_process(config_path, run_dir, log, *overrides):
+def train_process(config_path, run_dir, log, *overrides):
     command = [sys.executable, "-m", "wnet_tf.train", str(config_path), "--workdir",
                str(run_dir), "--no-progress"]
     for override in overrides:
@@ -149,7 +149,7 @@ def test_sigkill_then_restart_resumes_step_optimizers_and_learning_rates(tmp_pat
     config = config_from_dict(data)
     run_dir = tmp_path / "run"
     with open(tmp_path / "first.log", "w") as log:
-        process = _train_process(config_path, run_dir, log)
+        process = train_process(config_path, run_dir, log)
         try:
             deadline = time.monotonic() + 300
             while int((latest_checkpoint(run_dir) or "ckpt-0").rsplit("-", 1)[1]) < 4:
@@ -167,7 +167,7 @@ def test_sigkill_then_restart_resumes_step_optimizers_and_learning_rates(tmp_pat
         assert float(optimizer.learning_rate) == pytest.approx(0.001)  # past the boundary at 3
 
     with open(tmp_path / "second.log", "w") as log:
-        process = _train_process(config_path, run_dir, log, f"train.iterations={step + 1}")
+        process = train_process(config_path, run_dir, log, f"train.iterations={step + 1}")
         assert process.wait(timeout=300) == 0, (tmp_path / "second.log").read_text()
     assert f"at step {step} from {killed_at}" in (tmp_path / "second.log").read_text()
     resumed, resumed_step = restore(config, latest_checkpoint(run_dir))

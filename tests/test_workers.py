@@ -30,3 +30,31 @@ def test_a_worker_that_dies_costs_only_its_item(workers):
             assert isinstance(error, ValueError) and str(error) == "five"
         else:
             assert error is None and result == n * n
+
+
+def slow_first(n):
+    """n squared, the first item last to finish; 5 raises."""
+    import time
+
+    time.sleep(0.3 if n == 0 else 0.01)
+    if n == 5:
+        raise ValueError("five")
+    return n * n
+
+
+def test_the_same_loop_runs_on_threads():
+    outcomes = [(item, result, error) for item, result, error in
+                each(slow_first, range(8), 3, threads=True)]
+    assert outcomes[-1][0] == 0  # completion order: the slow first item comes last
+    assert {item: result for item, result, _ in outcomes} == {
+        n: None if n == 5 else n * n for n in range(8)}
+    assert [str(error) for _, _, error in outcomes if error] == ["five"]
+
+
+def test_in_threads_keeps_the_items_order_and_raises_at_the_failing_item():
+    from wnet_tf.workers import in_threads
+
+    results = in_threads(slow_first, range(8), 3)
+    assert [next(results) for _ in range(5)] == [0, 1, 4, 9, 16]
+    with pytest.raises(ValueError, match="five"):
+        next(results)

@@ -10,7 +10,8 @@
 #                     compiles, apart), peak GPU memory, device
 #            scalars.csv     the float32 run's loss and rate curve, a row every 10 steps
 #            bsds500-gpu/    the trained model as a shipped-model folder: config.json and float16
-#                            weights in files of at most 16 MiB (weights-1.npz, weights-2.npz)
+#                            weights in Keras shards of at most 16 MiB (wnet.weights.json,
+#                            wnet_00000.weights.h5, ...)
 #            log.txt         everything the runs printed
 # SECONDS  the whole training budget, start-up and compilation included (default 420): first
 #          BF16_STEPS (default 30) steps in mixed_bfloat16 for their speed, then float32 training
@@ -67,6 +68,6 @@ train mixed_bfloat16 "$work/bf16" --set train.iterations="$bf16_steps" \
 left=$(( budget - ($(date +%s) - start) ))
 train float32 "$work/float32" --set train.max_seconds="$left"
 cp "$work/float32/scalars.csv" "$out/scalars.csv"
-"$python" tools/ship_model.py "$work/float32" "$name" --float16 --max-mib 16 --models-dir "$out"
+"$python" tools/ship_model.py "$work/float32" "$name" --float16 --max-mib 16 --weights-dir "$out"
 echo "done in $(( $(date +%s) - start )) s: $out"
 ls -lR "$out"

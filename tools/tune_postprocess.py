@@ -92,7 +92,7 @@ def _grid(items):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False))
 def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_path):
     from wnet_tf import bsds
-    from wnet_tf.config import config_from_dict, load_config
+    from wnet_tf.config import Config, load_config
     from wnet_tf.images import find_images, read_image
     from wnet_tf.inference import predict
     from wnet_tf.options import open_or_fail, parse_scale
@@ -104,7 +104,7 @@ def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_
     if config_path:
         settings = [load_config(config_path, c).postprocess for c in combos]
     else:
-        settings = [config_from_dict(model.config or {}, c).postprocess for c in combos]
+        settings = [(model.config or Config()).with_overrides(c).postprocess for c in combos]
     images = find_images(root / "images" / split)
     gt_dir = root / "groundTruth" / split
     def prepare(path):

@@ -218,8 +218,7 @@ def _batches(files, config, seed, split, training):
 
     batch = []
     # Pillow's decoders and NumPy's array operations release the GIL: a few threads.
-    for path, image in in_threads(load, elements(), min(8, usable_cores()),
-                                  ahead=2 * config.batch_size):
+    for path, image in in_threads(load, elements(), min(8, usable_cores())):
         if isinstance(image, Exception):
             if path not in bad:  # read ahead, a file may fail again before it is known bad
                 log.warning("skipped %s", image)

@@ -290,6 +290,11 @@ class Config:
         _check(self.data.image_size % multiple == 0, "data.image_size", self.data.image_size,
                f"a multiple of 2**model.depth = {multiple}")
 
+    def with_overrides(self, overrides=()) -> Config:
+        """This config with `"section.key=value"` overrides applied (as `load_config` applies
+        them), validated again."""
+        return config_from_dict(config_to_dict(self), overrides)
+
 
 def _coerce(value, hint, key: str):
     """`value` from JSON as the type `hint`, or a ConfigError naming `key`."""

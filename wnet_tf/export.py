@@ -6,7 +6,9 @@ Endpoints, each for a batch of RGB images of any size, (None, None, None, 3):
     segment_uint8(images uint8 0..255) -> the same
     reconstruct(images float32)        -> {"reconstructions": (B, H, W, 3) float32}
     reconstruct_uint8(images uint8)    -> the same
-`serving_default` is `segment`.
+`serving_default` is `segment`; the float32 endpoints are wnet_tf.endpoints', which a shipped
+model runs in-process too. assets.extra/config.json holds the run's config
+(wnet_tf.pretrained.open_model reads it).
 """
 
 import os
@@ -15,16 +17,8 @@ from pathlib import Path
 
 import click
 
-from wnet_tf.config import load_config
-from wnet_tf.rundir import CONFIG_FILE, latest_checkpoint, restore_networks
-
-
-def images_spec(dtype="float32"):
-    """The endpoints' input: a batch of RGB images of any size. (TensorFlow is imported here,
-    not with the module, so that `python -m wnet_tf.export` configures it first.)"""
-    import tensorflow as tf
-
-    return tf.TensorSpec((None, None, None, 3), dtype, name="images")
+from wnet_tf.endpoints import images_spec, reconstruct_fn, segment_fn
+from wnet_tf.rundir import CONFIG_FILE, trained_networks
 
 
 def save_serving_model(encoder, decoder, path):
@@ -36,16 +30,10 @@ def save_serving_model(encoder, decoder, path):
     if mixed:
         raise ValueError(f"{mixed} compute in a mixed policy; rebuild in float32 (export_run)")
 
-    def segment(images):
-        probs = encoder(images, training=False)
-        return {"probabilities": probs, "labels": tf.argmax(probs, axis=-1, output_type=tf.int32)}
-
-    def reconstruct(images):
-        return {"reconstructions": decoder(encoder(images, training=False), training=False)}
-
     def from_uint8(fn):
         return lambda images: fn(tf.cast(images, tf.float32) / 255.0)
 
+    segment, reconstruct = segment_fn(encoder), reconstruct_fn(encoder, decoder)
     archive = keras.export.ExportArchive()
     archive.track(encoder)
     archive.track(decoder)
@@ -64,17 +52,9 @@ def export_run(run_dir, out, checkpoint=None):
     the new SavedModel is complete. Returns `out` as a Path.
     """
     run_dir, out = Path(run_dir), Path(out)
-    checkpoint = checkpoint or latest_checkpoint(run_dir)
-    if checkpoint is None:
-        raise FileNotFoundError(f"{run_dir}: no checkpoint to export (train it first)")
+    encoder, decoder = trained_networks(run_dir, checkpoint)
     if out.exists() and not (out / "saved_model.pb").exists():
         raise FileExistsError(f"{out} exists and is not a SavedModel: not replacing it")
-    from wnet_tf.model import build_wnet, float32_policy
-
-    config = load_config(run_dir / CONFIG_FILE)
-    with float32_policy():
-        encoder, decoder = build_wnet(config.model)
-    restore_networks(encoder, decoder, checkpoint)
     # Staged beside `out` (same file system, so the final rename is atomic); made with mkdir, not
     # mkdtemp, so that the SavedModel gets the usual permissions.
     staging = out.parent / f".{out.name}.{os.getpid()}.tmp"

@@ -217,6 +217,9 @@ def _png16(encoded, rawmode) -> np.ndarray:
 
     def read(raw):
         with Image.open(io.BytesIO(encoded), formats=["PNG"]) as picture:
+            # `tile` (ImageFile's decoding plan, documented for plugins) is the only way Pillow
+            # offers to read the same bits with another raw mode; `_replace` is namedtuple's
+            # public method, not a private one.
             picture.tile = [picture.tile[0]._replace(args=raw)]
             return np.asarray(picture).astype(np.uint16)
 

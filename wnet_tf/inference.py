@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wnet_tf.config import Config
+
 # Chosen by measurement (bench/inference.py, docs/benchmarks.md "Inference at any size"): the
 # paper's network on a 12-Mpx photo peaks at 2.9 GB with 512-pixel tiles (3.3 GB with 768,
 # 4.1 GB with 1024), at 0.47x the seconds per megapixel of whole-image inference on a BSDS image.
@@ -45,13 +47,18 @@ def windows(n: int, tile: int, overlap: int, wrap: bool = False):
     return [(s, e, max(0, s - overlap), min(n, e + overlap)) for s, e in cores]
 
 
+def carried_config(model) -> Config | None:
+    """The Config a model carries (wnet_tf.pretrained's models), or None (a SavedModel without
+    one, or any other object with a `segment` endpoint)."""
+    return getattr(model, "config", None)
+
+
 def grid(model) -> tuple[int | None, str]:
     """(2**depth, padding mode) from the model's config; (None, "") for a model without one."""
-    config = getattr(model, "config", None) or {}
-    section = config.get("model")
-    if not section:
+    config = carried_config(model)
+    if config is None:
         return None, ""
-    return 2 ** int(section.get("depth", 4)), section.get("padding", "zeros")
+    return 2 ** config.model.depth, config.model.padding
 
 
 def check_tiling(tile: int, overlap: int | None, multiple: int) -> int:
@@ -175,7 +182,7 @@ def bands(model, image, geometry="model", tile: int = DEFAULT_TILE,
     in [0, 1] from top to bottom, so that a caller that keeps only labels holds no (H, W, K) map.
 
     The image is shaped as the model's training images were (`geometry="model"`: the model's
-    own `geometry`, see wnet_tf.pretrained.Geometry; "resize" runs squash it to image_size^2,
+    own `geometry`, see wnet_tf.geometry.Geometry; "resize" runs squash it to image_size^2,
     the crops scale its shorter side to image_size), or by a given Geometry, or left as it is
     (None, or a model that records none); it goes through the encoder whole or in tiles
     (`encode_bands`), and the probabilities are scaled back to H x W (`resampled_bands`).
@@ -203,9 +210,10 @@ def predict(model, image, geometry="model", tile: int = DEFAULT_TILE,
     return assemble(bands(model, image, geometry, tile, overlap), image.shape[:2])
 
 
-def classes(model, default=20):
-    """K from the model's config, for the memory bound before the model has run."""
-    return int(((getattr(model, "config", None) or {}).get("model") or {}).get("k", default))
+def classes(model) -> int:
+    """K from the model's config (the default config's for a model without one), for the
+    memory bound before the model has run."""
+    return (carried_config(model) or Config()).model.k
 
 
 def bytes_per_pixel(k: int, whole: bool = False) -> int:

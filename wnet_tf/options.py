@@ -8,7 +8,7 @@ import click
 def parse_scale(value):
     """`--resize`'s value: "train" (the model's training geometry), "none" (the image as it
     is) or N (the shorter side scaled to N pixels); the `geometry` that `predict` takes."""
-    from wnet_tf.pretrained import Geometry
+    from wnet_tf.geometry import Geometry
 
     text = str(value).strip().lower()
     if text == "train":

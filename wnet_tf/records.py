@@ -254,7 +254,7 @@ def _write_shards(source: Source, staging: Path, shard_size: int, workers: int, 
     with tqdm(total=len(source.files), unit="img", disable=not progress) as bar:
         # TensorFlow's decoders release the GIL: threads; a bounded look-ahead, so that decoded
         # files never pile up in memory.
-        for item in in_threads(inspect_file, source.files, workers, ahead=4 * workers):
+        for item in in_threads(inspect_file, source.files, workers):
             bar.update()
             relpath = item.path.relative_to(source.root).as_posix()
             if item.skip:

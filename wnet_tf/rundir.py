@@ -13,6 +13,13 @@ A state file holds one array per variable the JAX step reads and writes, keyed `
 it. Not by variable path: Keras numbers unnamed layers (seed generators, optimizers) per process,
 so the paths of one model differ between processes; the order does not. TensorFlow is imported
 only by the functions that read or write a TensorFlow checkpoint.
+
+Why runs keep these two formats rather than the Keras weights file of a shipped model
+(wnet_tf.saving): a checkpoint holds what resuming a run exactly needs beside the networks (both
+optimizers' slots, the seed generators' states, the step), TensorFlow's is written and restored
+under tf.distribute (each replica's copy of a variable), and a state file is what the JAX step
+reads and writes, with no TensorFlow on the machine. `trained_networks` takes only the networks
+out of either, for `export` and for shipping (wnet_tf.ship).
 """
 
 from pathlib import Path
@@ -103,6 +110,23 @@ def restore_networks(encoder, decoder, checkpoint):
 
     restored = tf.train.Checkpoint(encoder=encoder, decoder=decoder).restore(str(checkpoint))
     restored.expect_partial().assert_existing_objects_matched()
+
+
+def trained_networks(run_dir, checkpoint=None, model=None, what="export"):
+    """(encoder, decoder) of the ModelConfig `model` (default: the run's config.json's), built
+    in float32 (mixed-precision runs keep float32 weights), with the weights of the run's
+    latest checkpoint or `checkpoint`."""
+    from wnet_tf.config import load_config
+    from wnet_tf.model import build_wnet, float32_policy
+
+    checkpoint = checkpoint or latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint to {what} (train it first)")
+    model = model or load_config(Path(run_dir) / CONFIG_FILE).model
+    with float32_policy():
+        encoder, decoder = build_wnet(model)
+    restore_networks(encoder, decoder, checkpoint)
+    return encoder, decoder
 
 
 def state_key(group: str, index: int) -> str:

@@ -132,9 +132,9 @@ def command(inputs, model_spec, out_dir, scale, crf, probabilities, alpha, tile,
     check_tiles(model, tile, overlap)
     crf_config = None
     if crf:
-        from wnet_tf.config import config_from_dict
+        from wnet_tf.config import Config
 
-        crf_config = config_from_dict(getattr(model, "config", None) or {}).postprocess
+        crf_config = (model.config or Config()).postprocess
     done, skipped, others = segment_files(
         model, inputs, out_dir, geometry=geometry, probabilities=probabilities, alpha=alpha,
         crf=crf_config, tile=tile, overlap=overlap, report=lambda m: click.echo(m, err=True))

@@ -1,14 +1,13 @@
 """Work spread over processes or threads: the cores this process may use, and the loops that run a
-function over many items in a pool without letting their inputs or results pile up in memory:
-`each` in processes (completion order, one bad item never stops the others) and `in_threads`
-(in order, for work that releases the GIL: decoders, NumPy)."""
+function over many items in a bounded pool without letting their inputs or results pile up in
+memory: `each` (completion order, one bad item never stops the others) in processes, or in threads
+for work that releases the GIL (decoders, NumPy); `in_threads`, the same in the items' order."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 import signal
-from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
@@ -76,7 +75,7 @@ def alone(context, work, args):
     return value
 
 
-def each(work, items, workers, prepare=None, spawn=False):
+def each(work, items, workers, prepare=None, spawn=False, threads=False):
     """Yields (item, result, error) for every item, `error` None or the exception that
     `prepare(item)` (in this process) or `work(*prepared)` (in a worker) raised, so that one bad
     item never stops the others. `prepare` defaults to `lambda item: (item,)`.
@@ -84,7 +83,8 @@ def each(work, items, workers, prepare=None, spawn=False):
     Results come in completion order. At most 2 * `workers` items are prepared and waiting at a
     time: a prepared item can be large (a softmax of tens of megabytes). `workers` 1 runs inline.
     `spawn`: start the workers fresh instead of forking, for a parent that holds TensorFlow's
-    threads (they do not survive a fork).
+    threads (they do not survive a fork). `threads`: the same loop on `workers` threads, for
+    work that releases the GIL.
 
     A worker that dies (killed for memory, a crash in a C extension) breaks the whole pool, and
     which of the items in flight killed it is unknown: each of them is run again alone
@@ -100,7 +100,13 @@ def each(work, items, workers, prepare=None, spawn=False):
                 yield item, None, err
         return
     context = multiprocessing.get_context("spawn" if spawn else None)
-    pool = ProcessPoolExecutor(workers, mp_context=context)
+
+    def new_pool():  # a thread pool never breaks: `recover` is for processes
+        if threads:
+            return ThreadPoolExecutor(workers)
+        return ProcessPoolExecutor(workers, mp_context=context)
+
+    pool = new_pool()
     pending = {}  # future -> (item, prepared arguments)
 
     def outcome(future):
@@ -122,7 +128,7 @@ def each(work, items, workers, prepare=None, spawn=False):
                 yield item, alone(context, work, args), None
             except Exception as err:
                 yield item, None, err
-        pool = ProcessPoolExecutor(workers, mp_context=context)
+        pool = new_pool()
 
     def finished(until):
         while len(pending) > until:
@@ -150,20 +156,18 @@ def each(work, items, workers, prepare=None, spawn=False):
         pool.shutdown(cancel_futures=True)
 
 
-def in_threads(work, items, threads, ahead):
-    """Yields work(item) for every item, in the items' order, computed by `threads` threads at
-    most `ahead` items ahead of the consumer (a decoded image is large). An exception raised by
-    `work` is raised here, at its item. A consumer that stops early cancels what has not started.
-    """
-    with ThreadPoolExecutor(threads) as pool:
-        pending = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(work, item))
-                if len(pending) > ahead:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+def in_threads(work, items, threads):
+    """Yields work(item) for every item, in the items' order: `each` on `threads` threads, its
+    results put back in order (one that finishes before an earlier item waits for it; the pool
+    holds at most 2 * `threads` items, a decoded image is large). An exception raised by `work`
+    is raised here, at its item. A consumer that stops early cancels what has not started."""
+    waiting, following = {}, 0
+    for (index, _), result, error in each(work, enumerate(items), threads,
+                                          prepare=lambda element: element[1:], threads=True):
+        waiting[index] = result, error
+        while following in waiting:
+            result, error = waiting.pop(following)
+            following += 1
+            if error is not None:
+                raise error
+            yield result

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from wnet_tf.config import ConfigError, config_from_dict, load_config, save_config
+from wnet_tf.config import Config, ConfigError, load_config, save_config
 from wnet_tf.options import check_tiles, model_option, open_or_fail, parse_scale, tile_options
 from wnet_tf.workers import usable_cores
 
@@ -58,7 +58,7 @@ def command(model_spec, images, out, gpb_ucm, config_path, overrides, threshold,
         if config_path:
             config = load_config(config_path, overrides)
         else:  # the post-processing chosen with the model, when it carries its config
-            config = config_from_dict(getattr(model, "config", None) or {}, overrides)
+            config = ((model and model.config) or Config()).with_overrides(overrides)
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
     files = find_images(images)

@@ -28,7 +28,7 @@ from pathlib import Path
 import keras
 from tqdm import tqdm
 
-from wnet_tf.config import Config, ConfigError, config_to_dict, load_config, save_config
+from wnet_tf.config import Config, ConfigError, load_config, save_config
 from wnet_tf.rundir import CONFIG_FILE, has_tf_checkpoints, latest_checkpoint, latest_state
 from wnet_tf.training.scalars import ScalarLog
 
@@ -51,8 +51,8 @@ def check_resumable(config: Config, run_dir, backend: str) -> None:
                           f"KERAS_BACKEND={other} (or use another run directory)")
     path = run_dir / CONFIG_FILE
     if path.exists() and (tf_run or jax_run):
-        before = config_to_dict(load_config(path))["model"]
-        if before != config_to_dict(config)["model"]:
+        before = load_config(path).model
+        if before != config.model:
             raise ConfigError(f"{run_dir} holds a run with model={before}; resuming it needs "
                               "the same model section (or use another run directory)")
 
