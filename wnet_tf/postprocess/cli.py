@@ -35,8 +35,10 @@ from wnet_tf.workers import usable_cores
 @click.option("--resize", "scale", default="train", show_default=True,
               help="The scale the encoder sees: train, none or N (as for `wnet-tf segment`); "
                    "the hierarchy is always at each image's own size.")
-@click.option("--workers", type=click.IntRange(min=1), default=usable_cores(), show_default=True,
-              help="Processes for the CRF and the hierarchy.")
+@click.option("--workers", type=click.IntRange(min=0), default=usable_cores(), show_default=True,
+              help="Worker processes for the CRF and the hierarchy (1: one at a time, apart "
+                   "from this process, so an image that kills its worker costs only itself); "
+                   "0 runs them in this process.")
 @tile_options
 def command(model_spec, images, out, gpb_ucm, config_path, overrides, threshold, scale, workers,
             tile, overlap):

@@ -106,8 +106,8 @@ def postprocess_folder(paths, out, config: PostprocessConfig, *, model=None, geo
     An image of more than `config.working_pixels` is scaled down to that before the network,
     the CRF and the hierarchy, and its outputs scaled back up; one whose full-size outputs
     would not fit in memory is refused before it is decoded. One image's failure never costs
-    the others, even one that kills its worker process (`wnet_tf.workers.each`): it is
-    reported with the reason. Returns (number of images written, [names of the files that
+    the others, even one that kills its worker process (`wnet_tf.workers.each`; `workers` 0
+    runs the CRF and the hierarchy in this process instead): it is reported with the reason. Returns (number of images written, [names of the files that
     failed])."""
     from tqdm import tqdm
 
