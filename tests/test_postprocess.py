@@ -580,3 +580,24 @@ def test_postprocess_uses_the_region_weight():
 def test_region_weight_out_of_range_is_named():
     with pytest.raises(ConfigError, match="wnet_region_weight"):
         config_from_dict({"postprocess": {"wnet_region_weight": 1.5}})
+
+
+def test_postprocess_lists_the_input_folder_once(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from skimage import io
+
+    from wnet_tf import images as images_module
+    from wnet_tf.postprocess.cli import command
+
+    images = tmp_path / "images"
+    images.mkdir()
+    image, _ = three_regions(20, 24)
+    io.imsave(images / "a.png", (image * 255).astype(np.uint8), check_contrast=False)
+    listed = []
+    list_folder = images_module.list_folder
+    monkeypatch.setattr(images_module, "list_folder",
+                        lambda *args: listed.append(args) or list_folder(*args))
+    result = CliRunner().invoke(command, ["--images", str(images), "--out",
+                                          str(tmp_path / "out"), "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    assert len(listed) == 1 and (tmp_path / "out" / "a.mat").exists()

@@ -45,8 +45,7 @@ def command(model_spec, images, out, gpb_ucm, config_path, overrides, threshold,
     """CRF + boundary strength + hierarchical merging into BSDS ucm2 files (Algorithm 2).
 
     Without --model: the hierarchy of image cues alone, a baseline with no network."""
-    from wnet_tf.images import find_images
-    from wnet_tf.postprocess.folder import postprocess_folder
+    from wnet_tf.postprocess.folder import postprocess_files, postprocess_folder
 
     if threshold is not None:
         overrides = (*overrides, f"postprocess.threshold={threshold!r}")
@@ -63,13 +62,13 @@ def command(model_spec, images, out, gpb_ucm, config_path, overrides, threshold,
             config = config_from_dict(getattr(model, "config", None) or {}, overrides)
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
-    files = find_images(images)
+    files = postprocess_files([images])  # listed once, for the whole command
     if not files:
         raise click.UsageError(f"no images in {images}")
     save_config(config, Path(out) / "config.json")
     done, failures = postprocess_folder([images], out, config.postprocess, model=model,
                                         geometry=geometry, gpb_dir=gpb_ucm, workers=workers,
-                                        tile=tile, overlap=overlap)
+                                        tile=tile, overlap=overlap, files=files)
     click.echo(f"{done} of {len(files)} images written to {out}", err=True)
     if failures:
         click.echo("failed: " + ", ".join(failures), err=True)

@@ -93,9 +93,18 @@ def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None
         p, {"ucm2": ucm2}, do_compression=True))
 
 
+def postprocess_files(paths) -> list[tuple[Path, str]]:
+    """[(image file, output name)] for the files and folders in `paths`, named as `wnet-tf
+    segment` names its outputs (`wnet_tf.images.named_images`): the one listing of the input
+    that a whole `postprocess` uses."""
+    from wnet_tf.images import named_images
+
+    return named_images(paths)[0]
+
+
 def postprocess_folder(paths, out, config: PostprocessConfig, *, model=None, geometry="model",
                        gpb_dir=None, workers=1, tile=inference.DEFAULT_TILE,
-                       overlap=inference.DEFAULT_OVERLAP):
+                       overlap=inference.DEFAULT_OVERLAP, files=None):
     """Post-processes every image under `paths` (files, or folders searched recursively) into
     `out` (see the module docstring), named as `wnet-tf segment` names its outputs
     (`wnet_tf.images.named_images`: a BSDS folder's <id>.jpg gives <id>.mat; x.jpg and x.png
@@ -107,16 +116,16 @@ def postprocess_folder(paths, out, config: PostprocessConfig, *, model=None, geo
     the CRF and the hierarchy, and its outputs scaled back up; one whose full-size outputs
     would not fit in memory is refused before it is decoded. One image's failure never costs
     the others, even one that kills its worker process (`wnet_tf.workers.each`; `workers` 0
-    runs the CRF and the hierarchy in this process instead): it is reported with the reason. Returns (number of images written, [names of the files that
-    failed])."""
+    runs the CRF and the hierarchy in this process instead): it is reported with the reason.
+    `files`: `postprocess_files(paths)`, where the caller has listed them already. Returns
+    (number of images written, [names of the files that failed])."""
     from tqdm import tqdm
 
-    from wnet_tf.images import named_images
     from wnet_tf.workers import each
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files, _ = named_images(paths)
+    files = postprocess_files(paths) if files is None else list(files)
     limit = inference.max_pixels(OUTPUT_BYTES_PER_PIXEL)
 
     def prepare(file_name):
