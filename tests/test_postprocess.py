@@ -580,3 +580,93 @@ def test_postprocess_uses_the_region_weight():
 def test_region_weight_out_of_range_is_named():
     with pytest.raises(ConfigError, match="wnet_region_weight"):
         config_from_dict({"postprocess": {"wnet_region_weight": 1.5}})
+
+
+def test_postprocess_lists_the_input_folder_once(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from skimage import io
+
+    from wnet_tf import images as images_module
+    from wnet_tf.postprocess.cli import command
+
+    images = tmp_path / "images"
+    images.mkdir()
+    image, _ = three_regions(20, 24)
+    io.imsave(images / "a.png", (image * 255).astype(np.uint8), check_contrast=False)
+    listed = []
+    list_folder = images_module.list_folder
+    monkeypatch.setattr(images_module, "list_folder",
+                        lambda *args: listed.append(args) or list_folder(*args))
+    result = CliRunner().invoke(command, ["--images", str(images), "--out",
+                                          str(tmp_path / "out"), "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    assert len(listed) == 1 and (tmp_path / "out" / "a.mat").exists()
+
+
+def test_each_bad_gpb_hierarchy_is_named_and_costs_only_its_image(tmp_path):
+    import scipy.io
+    from click.testing import CliRunner
+    from skimage import io
+
+    from wnet_tf.postprocess.cli import command
+
+    images, gpb = tmp_path / "images", tmp_path / "gpb"
+    images.mkdir()
+    gpb.mkdir()
+    h, w = 12, 16
+    full = (2 * h + 1, 2 * w + 1)
+    bad = {"missing": None, "text": b"not a mat file",
+           "other": {"boundaries": np.zeros(full)}, "small": {"ucm2": np.zeros((2 * h - 1, 5))},
+           "nan": {"ucm2": np.where(np.eye(*full) > 0, np.nan, 0.0)}}
+    for name in [*bad, "good"]:
+        image, _ = three_regions(h, w, seed=len(name))
+        io.imsave(images / f"{name}.png", (image * 255).astype(np.uint8), check_contrast=False)
+    for name, content in bad.items():
+        if isinstance(content, bytes):
+            (gpb / f"{name}.mat").write_bytes(content)
+        elif content is not None:
+            scipy.io.savemat(gpb / f"{name}.mat", content)
+    scipy.io.savemat(gpb / "good.mat", {"ucm2": np.zeros(full)})
+    save_colour_model(tmp_path / "model")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(command, [
+        "--model", str(tmp_path / "model"), "--images", str(images), "--out", str(out),
+        "--gpb-ucm", str(gpb), "--resize", "none", "--workers", "0"])
+    assert result.exit_code == 1, result.output
+    assert "1 of 6 images written" in result.output
+    assert_bsds_layout(scipy.io.loadmat(out / "good.mat")["ucm2"], (h, w))
+    lines = {line.split(":")[0]: line for line in result.output.splitlines()}
+    expected = {"missing": "no gPb hierarchy there", "text": "not a MATLAB .mat file",
+                "other": "no `ucm2` variable (it has: boundaries)",
+                "small": "`ucm2` is 23x5; its image (16x12 pixels) needs (2H+1)x(2W+1) = 25x33",
+                "nan": "25 values that are not finite"}
+    for name, reason in expected.items():
+        line = lines[f"{name}.png"]
+        assert reason in line and f"{name}.mat" in line, line
+        assert "25x33" in line or "[0, 1]" in line, line  # what was expected
+        assert not (out / f"{name}.mat").exists()
+
+
+def test_an_image_over_the_working_size_with_a_gpb_hierarchy_is_refused_before_any_work(
+        tmp_path, monkeypatch):
+    import scipy.io
+    from click.testing import CliRunner
+    from skimage import io
+
+    from wnet_tf import images as images_module
+    from wnet_tf.postprocess.cli import command
+
+    images, gpb = tmp_path / "images", tmp_path / "gpb"
+    images.mkdir()
+    gpb.mkdir()
+    image, _ = three_regions(30, 40)
+    io.imsave(images / "big.png", (image * 255).astype(np.uint8), check_contrast=False)
+    scipy.io.savemat(gpb / "big.mat", {"ucm2": np.zeros((61, 81))})
+    save_colour_model(tmp_path / "model")
+    monkeypatch.setattr(images_module, "decode", lambda *args: pytest.fail("decoded"))
+    result = CliRunner().invoke(command, [
+        "--model", str(tmp_path / "model"), "--images", str(images), "--out", str(tmp_path / "o"),
+        "--gpb-ucm", str(gpb), "--workers", "0", "--set", "postprocess.working_pixels=1000"])
+    assert result.exit_code == 1, result.output
+    assert "big.png: 40x30 pixels, more than postprocess.working_pixels (1,000)" in result.output
+    assert "big.mat is at full size" in result.output

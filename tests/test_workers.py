@@ -18,7 +18,7 @@ def square_or_die(n):
     return n * n
 
 
-@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("workers", [1, 2, 3])
 def test_a_worker_that_dies_costs_only_its_item(workers):
     outcomes = {item: (result, error) for item, result, error in
                 each(square_or_die, range(10), workers)}
@@ -58,3 +58,16 @@ def test_in_threads_keeps_the_items_order_and_raises_at_the_failing_item():
     assert [next(results) for _ in range(5)] == [0, 1, 4, 9, 16]
     with pytest.raises(ValueError, match="five"):
         next(results)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_inline_runs_in_this_process(workers):
+    results = list(each(lambda n: (n, os.getpid()), range(3), workers, inline=True))
+    assert [(item, result, error) for item, result, error in results] == [
+        (n, (n, os.getpid()), None) for n in range(3)]
+    assert [r for _, r, _ in each(os.getpid, [()], 0, prepare=lambda item: ())] == [os.getpid()]
+
+
+def test_one_worker_runs_apart_from_this_process():
+    (_, pid, error), = each(os.getpid, [()], 1, prepare=lambda item: ())
+    assert error is None and pid != os.getpid()

@@ -75,13 +75,15 @@ def alone(context, work, args):
     return value
 
 
-def each(work, items, workers, prepare=None, spawn=False, threads=False):
+def each(work, items, workers, prepare=None, spawn=False, threads=False, inline=False):
     """Yields (item, result, error) for every item, `error` None or the exception that
     `prepare(item)` (in this process) or `work(*prepared)` (in a worker) raised, so that one bad
     item never stops the others. `prepare` defaults to `lambda item: (item,)`.
 
     Results come in completion order. At most 2 * `workers` items are prepared and waiting at a
-    time: a prepared item can be large (a softmax of tens of megabytes). `workers` 1 runs inline.
+    time: a prepared item can be large (a softmax of tens of megabytes). `workers` 1 runs the
+    items one at a time in one worker process, so that an item that kills it costs only that
+    item; `workers` 0 (or `inline`) runs them in this process.
     `spawn`: start the workers fresh instead of forking, for a parent that holds TensorFlow's
     threads (they do not survive a fork). `threads`: the same loop on `workers` threads, for
     work that releases the GIL.
@@ -92,7 +94,7 @@ def each(work, items, workers, prepare=None, spawn=False, threads=False):
     a fresh pool takes the rest.
     """
     prepare = prepare or (lambda item: (item,))
-    if workers <= 1:
+    if inline or workers < 1:
         for item in items:
             try:
                 yield item, work(*prepare(item)), None

@@ -35,16 +35,17 @@ from wnet_tf.workers import usable_cores
 @click.option("--resize", "scale", default="train", show_default=True,
               help="The scale the encoder sees: train, none or N (as for `wnet-tf segment`); "
                    "the hierarchy is always at each image's own size.")
-@click.option("--workers", type=click.IntRange(min=1), default=usable_cores(), show_default=True,
-              help="Processes for the CRF and the hierarchy.")
+@click.option("--workers", type=click.IntRange(min=0), default=usable_cores(), show_default=True,
+              help="Worker processes for the CRF and the hierarchy (1: one at a time, apart "
+                   "from this process, so an image that kills its worker costs only itself); "
+                   "0 runs them in this process.")
 @tile_options
 def command(model_spec, images, out, gpb_ucm, config_path, overrides, threshold, scale, workers,
             tile, overlap):
     """CRF + boundary strength + hierarchical merging into BSDS ucm2 files (Algorithm 2).
 
     Without --model: the hierarchy of image cues alone, a baseline with no network."""
-    from wnet_tf.images import find_images
-    from wnet_tf.postprocess.folder import postprocess_folder
+    from wnet_tf.postprocess.folder import postprocess_files, postprocess_folder
 
     if threshold is not None:
         overrides = (*overrides, f"postprocess.threshold={threshold!r}")
@@ -61,13 +62,13 @@ def command(model_spec, images, out, gpb_ucm, config_path, overrides, threshold,
             config = ((model and model.config) or Config()).with_overrides(overrides)
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
-    files = find_images(images)
+    files = postprocess_files([images])  # listed once, for the whole command
     if not files:
         raise click.UsageError(f"no images in {images}")
     save_config(config, Path(out) / "config.json")
     done, failures = postprocess_folder([images], out, config.postprocess, model=model,
                                         geometry=geometry, gpb_dir=gpb_ucm, workers=workers,
-                                        tile=tile, overlap=overlap)
+                                        tile=tile, overlap=overlap, files=files)
     click.echo(f"{done} of {len(files)} images written to {out}", err=True)
     if failures:
         click.echo("failed: " + ", ".join(failures), err=True)

@@ -17,7 +17,7 @@ import numpy as np
 from wnet_tf import inference
 from wnet_tf.config import PostprocessConfig
 from wnet_tf.files import atomic_write
-from wnet_tf.images import error_reason, read_image, to_uint8, write_png
+from wnet_tf.images import error_reason, image_size, read_image, to_uint8, write_png
 
 # Memory per pixel of an image's full-size part: its decoded float32 image, and its ucm2 (four
 # float64 cells a pixel) with the two copies that scipy's compressed savemat makes of it.
@@ -59,11 +59,54 @@ def khalimsky_index(n_out: int, n_in: int) -> np.ndarray:
     return index
 
 
+class GpbError(ValueError):
+    """A gPb hierarchy (`--gpb-ucm`) that cannot be used for its image; the message names the
+    file and what was expected."""
+
+
+def read_gpb(path, size) -> np.ndarray:
+    """The `ucm2` of the gPb-owt-ucm hierarchy in the .mat file `path`, checked against the
+    (H, W) `size` of its image: a finite (2H+1) x (2W+1) array. Raises GpbError naming the
+    file and what was expected: a missing file, one that is not a MATLAB .mat, one without a
+    `ucm2` variable, one of another size, one with values that are not finite."""
+    import scipy.io
+
+    path = Path(path)
+    expected = (2 * size[0] + 1, 2 * size[1] + 1)
+    if not path.is_file():
+        raise GpbError(f"{path}: no gPb hierarchy there (expected a .mat file with a `ucm2` "
+                       f"of {expected[0]}x{expected[1]})")
+    try:
+        variables = scipy.io.loadmat(path)
+    except Exception as err:  # scipy's readers raise ValueError, TypeError, OSError...
+        raise GpbError(f"{path}: not a MATLAB .mat file ({error_reason(err)}); expected one "
+                       f"with a `ucm2` of {expected[0]}x{expected[1]}") from None
+    if "ucm2" not in variables:
+        found = ", ".join(k for k in variables if not k.startswith("__")) or "none"
+        raise GpbError(f"{path}: no `ucm2` variable (it has: {found}); expected a `ucm2` of "
+                       f"{expected[0]}x{expected[1]}")
+    ucm2 = variables["ucm2"]
+    if ucm2.shape != expected:
+        shape = "x".join(map(str, ucm2.shape))
+        raise GpbError(f"{path}: `ucm2` is {shape}; its image ({size[1]}x{size[0]} pixels) "
+                       f"needs (2H+1)x(2W+1) = {expected[0]}x{expected[1]}")
+    try:
+        ucm2 = np.asarray(ucm2, np.float64)
+    except (TypeError, ValueError):
+        raise GpbError(f"{path}: `ucm2` is not numeric ({ucm2.dtype}); expected numbers in "
+                       "[0, 1]") from None
+    if not np.isfinite(ucm2).all():
+        raise GpbError(f"{path}: `ucm2` has {np.count_nonzero(~np.isfinite(ucm2)):,} values "
+                       "that are not finite (NaN or infinite); expected numbers in [0, 1]")
+    return ucm2
+
+
 def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None,
-                  gpb_path: Path | None, config: PostprocessConfig, out: Path,
+                  gpb: np.ndarray | Path | None, config: PostprocessConfig, out: Path,
                   size: tuple[int, int] | None = None) -> None:
     """Everything after the network for one (h, w, 3) image, written into `out` as NAME.*
-    (runs in a worker). Without `probabilities`: the hierarchy of image cues alone. `size`:
+    (runs in a worker). Without `probabilities`: the hierarchy of image cues alone. `gpb`: the
+    image's gPb ucm2 (W-Net+ucm), or the .mat file to read it from (`read_gpb`). `size`:
     the (H, W) of the original when `image` is it scaled down to the working size; the outputs
     are then scaled back up to it (nearest neighbour)."""
     import scipy.io
@@ -73,10 +116,11 @@ def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None
     if probabilities is None:
         ucm2 = ucm_from_image(image, config)
     else:
-        gpb = None if gpb_path is None else scipy.io.loadmat(gpb_path)["ucm2"]
-        if gpb is not None and gpb.shape != (2 * image.shape[0] + 1, 2 * image.shape[1] + 1):
-            raise ValueError(f"{gpb_path.name}: ucm2 {gpb.shape} does not fit the image "
-                             f"{image.shape[:2]} (as post-processed)")
+        if gpb is not None and not isinstance(gpb, np.ndarray):
+            gpb = read_gpb(gpb, image.shape[:2])
+        elif gpb is not None and gpb.shape != (2 * image.shape[0] + 1, 2 * image.shape[1] + 1):
+            raise GpbError(f"{name}: gPb ucm2 {gpb.shape} does not fit the image "
+                           f"{image.shape[:2]} (as post-processed)")
         ucm2 = postprocess(image, probabilities, config, gpb)
     cut = to_uint8(mean_colours(segmentation_at(ucm2, config.threshold), image))
     picture = to_uint8(ucm2 / max(ucm2.max(), 1e-12))
@@ -93,9 +137,18 @@ def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None
         p, {"ucm2": ucm2}, do_compression=True))
 
 
+def postprocess_files(paths) -> list[tuple[Path, str]]:
+    """[(image file, output name)] for the files and folders in `paths`, named as `wnet-tf
+    segment` names its outputs (`wnet_tf.images.named_images`): the one listing of the input
+    that a whole `postprocess` uses."""
+    from wnet_tf.images import named_images
+
+    return named_images(paths)[0]
+
+
 def postprocess_folder(paths, out, config: PostprocessConfig, *, model=None, geometry="model",
                        gpb_dir=None, workers=1, tile=inference.DEFAULT_TILE,
-                       overlap=inference.DEFAULT_OVERLAP):
+                       overlap=inference.DEFAULT_OVERLAP, files=None):
     """Post-processes every image under `paths` (files, or folders searched recursively) into
     `out` (see the module docstring), named as `wnet-tf segment` names its outputs
     (`wnet_tf.images.named_images`: a BSDS folder's <id>.jpg gives <id>.mat; x.jpg and x.png
@@ -106,28 +159,34 @@ def postprocess_folder(paths, out, config: PostprocessConfig, *, model=None, geo
     An image of more than `config.working_pixels` is scaled down to that before the network,
     the CRF and the hierarchy, and its outputs scaled back up; one whose full-size outputs
     would not fit in memory is refused before it is decoded. One image's failure never costs
-    the others, even one that kills its worker process (`wnet_tf.workers.each`): it is
-    reported with the reason. Returns (number of images written, [names of the files that
-    failed])."""
+    the others, even one that kills its worker process (`wnet_tf.workers.each`; `workers` 0
+    runs the CRF and the hierarchy in this process instead): it is reported with the reason.
+    `files`: `postprocess_files(paths)`, where the caller has listed them already. Returns
+    (number of images written, [names of the files that failed])."""
     from tqdm import tqdm
 
-    from wnet_tf.images import named_images
     from wnet_tf.workers import each
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files, _ = named_images(paths)
+    files = postprocess_files(paths) if files is None else list(files)
     limit = inference.max_pixels(OUTPUT_BYTES_PER_PIXEL)
 
     def prepare(file_name):
         path, name = file_name
+        gpb_path = None if gpb_dir is None else Path(gpb_dir) / f"{name}.mat"
+        if gpb_path is not None:
+            check_gpb_size(gpb_path, image_size(path), config.working_pixels)
         image = read_image(path, limit)
         size = image.shape[:2]
+        gpb = None
+        if gpb_path is not None:
+            check_gpb_size(gpb_path, size, config.working_pixels)
+            gpb = read_gpb(gpb_path, size)  # before the network: a bad file costs no work
         work = working_size(size, config.working_pixels)
         if work != size:
             image = scaled(image, work)
         probs = None if model is None else inference.predict(model, image, geometry, tile, overlap)
-        gpb = None if gpb_dir is None else Path(gpb_dir) / f"{name}.mat"
         return image, name, probs, gpb, config, out, size
 
     failures = []
@@ -139,6 +198,16 @@ def postprocess_folder(paths, out, config: PostprocessConfig, *, model=None, geo
                 bar.write(f"{path.name}: {error_reason(err)}")
             bar.update()
     return len(files) - len(failures), failures
+
+
+def check_gpb_size(gpb_path, size, working_pixels: int) -> None:
+    """Refuses (GpbError) an image of (H, W) `size`, more than `working_pixels`, that comes
+    with the gPb hierarchy `gpb_path`: that is at the image's full size, where the
+    post-processing does not run. `size` None (a header that does not say) passes."""
+    if size is not None and size[0] * size[1] > working_pixels:
+        raise GpbError(f"{size[1]}x{size[0]} pixels, more than postprocess.working_pixels "
+                       f"({working_pixels:,}), and its gPb hierarchy {gpb_path} is at full size: "
+                       "raise postprocess.working_pixels to post-process it at its own size")
 
 
 def scaled(image: np.ndarray, size) -> np.ndarray:
