@@ -565,6 +565,15 @@ def test_regions_of_one_class_merge_first_with_the_region_weight():
     np.testing.assert_allclose(aware[ab], 0.25, atol=1e-6)
 
 
+def test_too_many_regions_fall_back_to_contour2ucms_merging_with_a_warning(monkeypatch):
+    graph, shape, weights, probabilities = strip_with_two_boundaries()
+    monkeypatch.setattr(hier, "MAX_CLASS_AWARE_REGIONS", 2)  # the strip has three
+    with pytest.warns(UserWarning, match="3 watershed regions, over the 2"):
+        fallback = hier.ucm_from_edges(graph, shape, weights, probabilities=probabilities,
+                                       region_weight=0.5)
+    np.testing.assert_array_equal(fallback, hier.ucm_from_edges(graph, shape, weights))
+
+
 def test_postprocess_uses_the_region_weight():
     graph, shape, weights, probabilities = strip_with_two_boundaries()
     image = np.zeros((*shape, 3))
