@@ -138,9 +138,10 @@ def class_aware_tree(graph, weights: np.ndarray, probabilities: np.ndarray, regi
     n = rag.num_vertices()
     if n > MAX_CLASS_AWARE_REGIONS:
         raise TooManyRegions(
-            f"class-aware merging (postprocess.wnet_region_weight) skipped: {n} watershed regions, "
-            f"over the {MAX_CLASS_AWARE_REGIONS} it merges in reasonable time; contour2ucm's merging "
-            "used instead (a smaller postprocess.working_pixels gives fewer regions)")
+            f"class-aware merging (postprocess.wnet_region_weight) skipped: {n} watershed "
+            f"regions, over the {MAX_CLASS_AWARE_REGIONS} it merges in reasonable time; "
+            "contour2ucm's merging used instead (a smaller postprocess.working_pixels gives fewer "
+            "regions)")
     if rag.num_edges() == 0:
         return None, None
     # Frontier strength sums and lengths per arc, updated in place as higra merges regions (a
