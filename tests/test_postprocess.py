@@ -418,8 +418,7 @@ def test_degenerate_sizes_get_a_valid_hierarchy(tmp_path, shape, with_softmax):
     probs = crafted_softmax(rng.integers(0, 3, shape)) if with_softmax else None
     gpb = None
     if with_softmax:  # W-Net+ucm too, through the oriented watershed
-        gpb = tmp_path / "gpb.mat"
-        scipy.io.savemat(gpb, {"ucm2": np.zeros((2 * shape[0] + 1, 2 * shape[1] + 1))})
+        gpb = np.zeros((2 * shape[0] + 1, 2 * shape[1] + 1))
     config = PostprocessConfig(oriented_watershed=with_softmax)
     process_image(image, "x", probs, gpb, config, tmp_path)
     assert_bsds_layout(scipy.io.loadmat(tmp_path / "x.mat")["ucm2"], shape)

@@ -102,11 +102,11 @@ def read_gpb(path, size) -> np.ndarray:
 
 
 def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None,
-                  gpb: np.ndarray | Path | None, config: PostprocessConfig, out: Path,
+                  gpb: np.ndarray | None, config: PostprocessConfig, out: Path,
                   size: tuple[int, int] | None = None) -> None:
     """Everything after the network for one (h, w, 3) image, written into `out` as NAME.*
     (runs in a worker). Without `probabilities`: the hierarchy of image cues alone. `gpb`: the
-    image's gPb ucm2 (W-Net+ucm), or the .mat file to read it from (`read_gpb`). `size`:
+    image's gPb ucm2 for W-Net+ucm, as `read_gpb` checked it against the image. `size`:
     the (H, W) of the original when `image` is it scaled down to the working size; the outputs
     are then scaled back up to it (nearest neighbour)."""
     import scipy.io
@@ -116,11 +116,6 @@ def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None
     if probabilities is None:
         ucm2 = ucm_from_image(image, config)
     else:
-        if gpb is not None and not isinstance(gpb, np.ndarray):
-            gpb = read_gpb(gpb, image.shape[:2])
-        elif gpb is not None and gpb.shape != (2 * image.shape[0] + 1, 2 * image.shape[1] + 1):
-            raise GpbError(f"{name}: gPb ucm2 {gpb.shape} does not fit the image "
-                           f"{image.shape[:2]} (as post-processed)")
         ucm2 = postprocess(image, probabilities, config, gpb)
     cut = to_uint8(mean_colours(segmentation_at(ucm2, config.threshold), image))
     picture = to_uint8(ucm2 / max(ucm2.max(), 1e-12))
