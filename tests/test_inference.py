@@ -72,3 +72,21 @@ def test_bands_resample_as_the_whole_map_is_resampled(small, size, monkeypatch):
     bands = list(inference.resampled_bands(probs, size))
     assert [top for top, _ in bands] == list(range(0, size[0], 4))
     np.testing.assert_allclose(inference.assemble(bands, size), whole, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("size", [(7, 11), (53, 31), (40, 140)])
+def test_samples_resample_as_their_float_image(dtype, size, monkeypatch):
+    """8- and 16-bit samples, converted a band of rows at a time, resample as the float32 image
+    does in TensorFlow (shrinking, mixed, enlarging), whatever the band."""
+    import tensorflow as tf
+
+    from wnet_tf.data import resample
+    from wnet_tf.images import as_float_rgb
+
+    samples = np.random.default_rng(1).integers(0, np.iinfo(dtype).max, (40, 70, 3), dtype)
+    whole = resample(tf.constant(as_float_rgb(samples)), size).numpy()
+    for rows in (3, 64):
+        monkeypatch.setattr(inference, "band_rows", lambda width, k, rows=rows: rows)
+        np.testing.assert_allclose(inference.resampled(samples, size, as_float_rgb), whole,
+                                   atol=2e-6)

@@ -165,3 +165,27 @@ def test_maps_written_band_by_band_equal_the_whole_map(tmp_path, monkeypatch):
     labels = tf.io.decode_png((tmp_path / "x_labels.png").read_bytes())[..., 0].numpy()
     np.testing.assert_array_equal(labels, whole.argmax(-1))
     assert len(np.unique(labels)) == 4
+
+
+def test_samples_segment_as_their_float_image_without_a_float_copy(tmp_path, monkeypatch):
+    """A file's 8-bit samples give the float image's label map and overlay, and NumPy never
+    holds the image in float32 (4 bytes a sample), only bands of it."""
+    import tracemalloc
+
+    from wnet_tf import inference
+    from wnet_tf.images import as_float_rgb
+
+    monkeypatch.setattr(inference, "band_rows", lambda width, k: 16)
+    samples = np.random.default_rng(2).integers(0, 256, (400, 600, 3), np.uint8)
+    geometry = Geometry.short_side(8)
+    (tmp_path / "float").mkdir()
+    segment_image(Uniform(4), as_float_rgb(samples), tmp_path / "float", "x", geometry=geometry)
+    tracemalloc.start()
+    segment_image(Uniform(4), samples, tmp_path, "x", geometry=geometry)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # Labels, overlay and the PNG encoder's copy of it: 7 bytes a pixel; the float image: 12.
+    assert peak < samples.size * 4
+    for name in ("x_labels.png", "x_overlay.png"):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / name)),
+                                      np.asarray(Image.open(tmp_path / "float" / name)))

@@ -128,19 +128,26 @@ def to_rgb(image):
                    lambda: image[..., :3])
 
 
-def as_float_rgb(array: np.ndarray) -> np.ndarray:
-    """A decoded (H, W) or (H, W, C) array, C in 1..4, of unsigned integers or floats ->
-    (H, W, 3) float32 in [0, 1]: integers divided by their type's maximum, then `to_rgb`."""
+def rgb_samples(array: np.ndarray) -> np.ndarray:
+    """A decoded (H, W) or (H, W, C) array, C in 1..4 -> (H, W, 3) of the same type (`to_rgb`).
+    Raises ValueError for any other shape."""
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or not 1 <= array.shape[-1] <= 4:
         raise ValueError(f"an image of shape {array.shape}: expected (H, W) or (H, W, 1..4)")
+    return to_rgb(array)
+
+
+def as_float_rgb(array: np.ndarray) -> np.ndarray:
+    """A decoded (H, W) or (H, W, C) array, C in 1..4, of unsigned integers or floats ->
+    (H, W, 3) float32 in [0, 1]: integers divided by their type's maximum, floats clipped
+    (`rgb_samples` first). Converts any rows of an image as well as the whole."""
+    array = rgb_samples(array)
     if np.issubdtype(array.dtype, np.integer):
         image = array.astype(np.float32)
         image /= np.iinfo(array.dtype).max
-    else:
-        image = np.clip(array.astype(np.float32), 0.0, 1.0)
-    return to_rgb(image)
+        return image
+    return np.clip(array.astype(np.float32, copy=False), 0.0, 1.0)
 
 
 def decode_image(encoded):
@@ -259,9 +266,11 @@ def decode_native(data: bytes, fmt: str) -> np.ndarray:
     return tf.io.decode_image(data, channels=0, expand_animations=False).numpy()
 
 
-def decode(data: bytes, name="image") -> tuple[np.ndarray, str]:
-    """An image file's bytes -> ((H, W, 3) float32 in [0, 1], format). Raises ImageError with
-    the reason (not an image, an unsupported format, does not decode)."""
+def decode_samples(data: bytes, name="image") -> tuple[np.ndarray, str]:
+    """An image file's bytes -> ((H, W, 3) samples as stored, format): uint8 or uint16 (floats
+    for a float TIFF), a quarter of the float32 image's memory for an 8-bit photo;
+    `as_float_rgb` gives the float32 image. Raises ImageError with the reason (not an image, an
+    unsupported format, does not decode)."""
     if not data:
         raise ImageError(name, "empty file")
     fmt = sniff_format(data)
@@ -270,13 +279,18 @@ def decode(data: bytes, name="image") -> tuple[np.ndarray, str]:
     if fmt not in TF_FORMATS + OTHER_FORMATS:
         raise ImageError(name, f"unsupported format ({fmt})")
     try:
-        if fmt in TF_FORMATS:
-            return as_float_rgb(decode_native(data, fmt)), fmt
-        return as_float_rgb(decode_other(data, fmt)), fmt
+        array = decode_native(data, fmt) if fmt in TF_FORMATS else decode_other(data, fmt)
+        return rgb_samples(array), fmt
     except ImageError:
         raise
     except Exception as err:  # each decoder has its own error types; all mean the same here
         raise ImageError(name, f"does not decode as {fmt} ({error_reason(err)})") from None
+
+
+def decode(data: bytes, name="image") -> tuple[np.ndarray, str]:
+    """An image file's bytes -> ((H, W, 3) float32 in [0, 1], format) (`decode_samples`)."""
+    samples, fmt = decode_samples(data, name)
+    return as_float_rgb(samples), fmt
 
 
 def image_size(path) -> tuple[int, int] | None:
@@ -293,12 +307,13 @@ def image_size(path) -> tuple[int, int] | None:
         return None
 
 
-def read_image(path, max_pixels=None) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1] from an image file (see the module docstring for formats).
+def read_samples(path, max_pixels=None) -> np.ndarray:
+    """(H, W, 3) samples as stored (`decode_samples`: uint8, uint16, or floats) from an image
+    file; `as_float_rgb` of them is `read_image`'s image. For what keeps a large photo (a
+    100-Mpx JPEG: 300 MB of uint8 against 1.2 GB of float32), converting only what is used.
 
-    `max_pixels`: an image whose header says it is larger is refused before it is decoded (a
-    36-Mpx JPEG decodes to 430 MB of float32; a larger one may not fit at all). Raises ImageError.
-    """
+    `max_pixels`: an image whose header says it is larger is refused before it is decoded.
+    Raises ImageError."""
     path = Path(path)
     if max_pixels is not None:
         size = image_size(path)
@@ -309,7 +324,13 @@ def read_image(path, max_pixels=None) -> np.ndarray:
         data = path.read_bytes()
     except OSError as err:
         raise ImageError(path, f"unreadable ({err.strerror or err})") from None
-    return decode(data, path)[0]
+    return decode_samples(data, path)[0]
+
+
+def read_image(path, max_pixels=None) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] from an image file (see the module docstring for formats),
+    `read_samples` converted; `max_pixels` as there. Raises ImageError."""
+    return as_float_rgb(read_samples(path, max_pixels))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from wnet_tf.config import Config
+from wnet_tf.images import as_float_rgb
 
 # Chosen by measurement (bench/inference.py, docs/benchmarks.md "Inference at any size"): the
 # paper's network on a 12-Mpx photo peaks at 2.9 GB with 512-pixel tiles (3.3 GB with 768,
@@ -75,14 +76,14 @@ def check_tiling(tile: int, overlap: int | None, multiple: int) -> int:
 def _encode(model, x):
     import tensorflow as tf
 
-    x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
+    x = as_float_rgb(x)
     return model.segment(tf.constant(x[None]))["probabilities"][0].numpy()
 
 
 def encode_bands(model, x: np.ndarray, tile: int = DEFAULT_TILE,
                  overlap: int = DEFAULT_OVERLAP):
-    """Yields (first row, (rows, W, K) probabilities) of an (H, W, 3) image in [0, 1] as the
-    model sees it, top to bottom: the whole image at once when both sides fit in `tile` (or
+    """Yields (first row, (rows, W, K) probabilities) of an (H, W, 3) image (floats in [0, 1] or
+    integer samples, converted a tile at a time) as the model sees it, top to bottom: the whole image at once when both sides fit in `tile` (or
     `tile` is 0, or the model has no recorded grid), else one row of tiles at a time (see the
     module docstring)."""
     multiple, padding = grid(model)
@@ -170,16 +171,34 @@ def resampled_bands(x: np.ndarray, size):
         yield top, (rows[top:top + step] @ wide).reshape(-1, width, c).astype(np.float32)
 
 
-def resampled(x: np.ndarray, size) -> np.ndarray:
-    """`x` (h, w, C) resampled to `size` as `wnet_tf.data.resample` does it (`resampled_bands`,
-    without TensorFlow's copy of `x`)."""
-    return assemble(resampled_bands(x, size), size)
+def resampled(x: np.ndarray, size, convert=None) -> np.ndarray:
+    """`x` (h, w, C) resampled to `size` = (H, W) as `wnet_tf.data.resample` does it, `x`'s rows
+    a band at a time: `convert` (default: to float32) turns each band into float32 first, so
+    that only one band and the output are ever held in float (`wnet_tf.images.as_float_rgb`
+    makes 8-bit samples of a 100-Mpx photo a network input without their 1.2 GB float32 copy).
+    The weights are banded; as sparse matrices they cost a product per weight, not per pair of
+    pixels."""
+    from scipy import sparse
+
+    (h, w, c), (height, width) = x.shape, size
+    shrinking = height <= h and width <= w
+    rows = sparse.csc_array(resampling_matrix(h, height, shrinking))  # (H, h)
+    columns = sparse.csr_array(resampling_matrix(w, width, shrinking).T)  # (w, W)
+    convert = convert or (lambda band: np.asarray(band, np.float32))
+    out = np.zeros((height, width * c), np.float32)
+    step = band_rows(max(w, width), c)
+    for top in range(0, h, step):
+        band = np.moveaxis(convert(x[top:top + step]), -1, 1)  # (n, C, w)
+        band = (band.reshape(-1, w) @ columns).reshape(len(band), c, width)
+        out += rows[:, top:top + step] @ band.transpose(0, 2, 1).reshape(len(band), width * c)
+    return out.reshape(height, width, c)
 
 
 def bands(model, image, geometry="model", tile: int = DEFAULT_TILE,
           overlap: int = DEFAULT_OVERLAP):
-    """Yields (first row, (rows, W, K) float32 probabilities) covering an (H, W, 3) float image
-    in [0, 1] from top to bottom, so that a caller that keeps only labels holds no (H, W, K) map.
+    """Yields (first row, (rows, W, K) float32 probabilities) covering an (H, W, 3) image (floats
+    in [0, 1], or a file's integer samples: `wnet_tf.images.as_float_rgb`) from top to bottom,
+    so that a caller that keeps only labels holds no (H, W, K) map and no float image.
 
     The image is shaped as the model's training images were (`geometry="model"`: the model's
     own `geometry`, see wnet_tf.geometry.Geometry; "resize" runs squash it to image_size^2,
@@ -195,7 +214,7 @@ def bands(model, image, geometry="model", tile: int = DEFAULT_TILE,
     if geometry is None:
         yield from encode_bands(model, image, tile, overlap)
         return
-    small = resampled(np.asarray(image, np.float32), geometry.input_size(*size))
+    small = resampled(image, geometry.input_size(*size), as_float_rgb)
     probs = encode(model, small, tile, overlap)
     if probs.shape[:2] == tuple(size):
         yield 0, probs
@@ -217,10 +236,11 @@ def classes(model) -> int:
 
 
 def bytes_per_pixel(k: int, whole: bool = False) -> int:
-    """Memory per pixel of an image that segmenting it holds at once: the float32 image and the
-    copy that is resampled for the network, the labels and the overlay (and their copies in the
-    PNG encoder); with `whole` (the CRF), the (H, W, K) probabilities and their refined copy."""
-    return 2 * 3 * 4 + 2 * 2 + 2 * 3 + (2 * 4 * k if whole else 0)
+    """Memory per pixel of an image that segmenting it holds at once: its samples as decoded (16
+    bits at most; a float TIFF's are larger, within the half of memory `max_pixels` leaves) and
+    the decoder's copy, the labels and the overlay (and their copies in the PNG encoder); with
+    `whole` (the CRF), the float32 image, the (H, W, K) probabilities and their refined copy."""
+    return 2 * 3 * 2 + 2 * 2 + 2 * 3 + (3 * 4 + 2 * 4 * k if whole else 0)
 
 
 def max_pixels(per_pixel: int, available: int | None = None) -> int | None:

@@ -17,10 +17,11 @@ from wnet_tf import inference
 from wnet_tf.images import (
     EXTENSIONS,
     ImageError,
+    as_float_rgb,
     error_reason,
     named_images,
     overlay,
-    read_image,
+    read_samples,
     write_png,
 )
 from wnet_tf.options import (
@@ -35,18 +36,21 @@ from wnet_tf.options import (
 def segment_image(model, image, out_dir, name, *, geometry="model", probabilities=False,
                   alpha=0.5, crf=None, tile=inference.DEFAULT_TILE,
                   overlap=inference.DEFAULT_OVERLAP):
-    """Segments one (H, W, 3) float image with a loaded model (`inference.predict`'s
-    `geometry`, `tile` and `overlap`); with `crf` (a PostprocessConfig) the labels are the
-    argmax of the dense CRF's marginals. Returns the files written.
+    """Segments one (H, W, 3) image (floats in [0, 1], or a file's samples: `read_samples`) with
+    a loaded model (`inference.predict`'s `geometry`, `tile` and `overlap`); with `crf` (a
+    PostprocessConfig) the labels are the argmax of the dense CRF's marginals. Returns the
+    files written.
 
     The probabilities come band by band (`inference.bands`) into the label map, the overlay
-    and, with `probabilities`, the .npy file: memory follows the two PNGs' arrays, not
-    H x W x K (the CRF alone needs the whole map)."""
+    and, with `probabilities`, the .npy file, and each band of the image is made float only
+    for its overlay: memory follows the samples and the two PNGs' arrays, not H x W x K or a
+    float image (the CRF alone needs both whole)."""
     if crf is None:
         bands = inference.bands(model, image, geometry, tile, overlap)
     else:
         from wnet_tf.postprocess.crf import dense_crf
 
+        image = as_float_rgb(image)
         bands = [(0, dense_crf(image, inference.predict(model, image, geometry, tile, overlap),
                                crf))]
     h, w = image.shape[:2]
@@ -66,7 +70,7 @@ def segment_image(model, image, out_dir, name, *, geometry="model", probabilitie
                         "shape": (h, w, k)})
             rows = slice(top, top + len(band))
             labels[rows] = band.argmax(axis=-1)
-            blend[rows] = overlay(image[rows], labels[rows], k, alpha)
+            blend[rows] = overlay(as_float_rgb(image[rows]), labels[rows], k, alpha)
             if npy is not None:  # rows in order: the bands are the C-order array's chunks
                 band.astype(np.float32, copy=False).tofile(npy)
     finally:
@@ -92,7 +96,7 @@ def segment_files(model, paths, out_dir, *, report=print, **options):
         inference.classes(model), whole=options.get("crf") is not None))
     for path, name in files:
         try:
-            image = read_image(path, limit)
+            image = read_samples(path, limit)
             segment_image(model, image, out_dir, name, **options)
             done += 1
         except ImageError as err:

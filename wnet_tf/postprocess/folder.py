@@ -17,11 +17,18 @@ import numpy as np
 from wnet_tf import inference
 from wnet_tf.config import PostprocessConfig
 from wnet_tf.files import atomic_write
-from wnet_tf.images import error_reason, image_size, read_image, to_uint8, write_png
+from wnet_tf.images import (
+    as_float_rgb,
+    error_reason,
+    image_size,
+    read_samples,
+    to_uint8,
+    write_png,
+)
 
-# Memory per pixel of an image's full-size part: its decoded float32 image, and its ucm2 (four
-# float64 cells a pixel) with the two copies that scipy's compressed savemat makes of it.
-OUTPUT_BYTES_PER_PIXEL = 3 * 4 + 3 * 4 * 8
+# Memory per pixel of an image's full-size part: its decoded samples (16 bits at most), and its
+# ucm2 (four float64 cells a pixel) with the two copies that scipy's compressed savemat makes.
+OUTPUT_BYTES_PER_PIXEL = 3 * 2 + 3 * 4 * 8
 
 
 def mean_colours(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
@@ -172,15 +179,15 @@ def postprocess_folder(paths, out, config: PostprocessConfig, *, model=None, geo
         gpb_path = None if gpb_dir is None else Path(gpb_dir) / f"{name}.mat"
         if gpb_path is not None:
             check_gpb_size(gpb_path, image_size(path), config.working_pixels)
-        image = read_image(path, limit)
-        size = image.shape[:2]
+        samples = read_samples(path, limit)  # no full-size float image: 4x less memory
+        size = samples.shape[:2]
         gpb = None
         if gpb_path is not None:
             check_gpb_size(gpb_path, size, config.working_pixels)
             gpb = read_gpb(gpb_path, size)  # before the network: a bad file costs no work
         work = working_size(size, config.working_pixels)
-        if work != size:
-            image = scaled(image, work)
+        image = as_float_rgb(samples) if work == size else scaled(samples, work)
+        del samples
         probs = None if model is None else inference.predict(model, image, geometry, tile, overlap)
         return image, name, probs, gpb, config, out, size
 
@@ -206,5 +213,6 @@ def check_gpb_size(gpb_path, size, working_pixels: int) -> None:
 
 
 def scaled(image: np.ndarray, size) -> np.ndarray:
-    """An (H, W, 3) image in [0, 1] resampled to `size` as the network's inputs are."""
-    return np.clip(inference.resampled(np.asarray(image, np.float32), size), 0.0, 1.0)
+    """An (H, W, 3) image (floats in [0, 1] or a file's samples) resampled to `size` as the
+    network's inputs are: float32 in [0, 1]."""
+    return np.clip(inference.resampled(image, size, as_float_rgb), 0.0, 1.0)
