@@ -83,9 +83,9 @@ def _encode(model, x):
 def encode_bands(model, x: np.ndarray, tile: int = DEFAULT_TILE,
                  overlap: int = DEFAULT_OVERLAP):
     """Yields (first row, (rows, W, K) probabilities) of an (H, W, 3) image (floats in [0, 1] or
-    integer samples, converted a tile at a time) as the model sees it, top to bottom: the whole image at once when both sides fit in `tile` (or
-    `tile` is 0, or the model has no recorded grid), else one row of tiles at a time (see the
-    module docstring)."""
+    integer samples, converted a tile at a time) as the model sees it, top to bottom: the whole
+    image at once when both sides fit in `tile` (or `tile` is 0, or the model has no recorded
+    grid), else one row of tiles at a time (see the module docstring)."""
     multiple, padding = grid(model)
     h, w = x.shape[:2]
     if not tile or multiple is None or max(h, w) <= tile:
