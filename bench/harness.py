@@ -2,7 +2,8 @@
 belongs to that configuration alone), median timings, a printed table and a JSON list.
 
 A benchmark script calls `main(measure, configs, columns)`; `measure(config) -> dict` runs in a
-child process started as `python SCRIPT --one CONFIG_JSON`.
+child process started as `python SCRIPT --one CONFIG_JSON` (`prepare(config)`, if given, runs in
+this process first: inputs made once, outside the measured process).
 """
 
 import argparse
@@ -27,9 +28,10 @@ def median_seconds(fn, repeats):
     return statistics.median(times)
 
 
-def peak_rss_gb():
-    """This process's peak resident set size so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+def peak_rss_gb(who=resource.RUSAGE_SELF):
+    """This process's peak resident set size so far (Linux reports KiB); with RUSAGE_CHILDREN,
+    the largest peak of its child processes that have ended (worker processes)."""
+    return resource.getrusage(who).ru_maxrss * 1024 / 1e9
 
 
 def cpu_info():
@@ -64,7 +66,7 @@ def _fmt(value):
     return "-" if value is None else str(value)
 
 
-def main(measure, configs, columns, description, finish=None):
+def main(measure, configs, columns, description, finish=None, prepare=None):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--json", help="write the records (a JSON list) here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -83,6 +85,8 @@ def main(measure, configs, columns, description, finish=None):
     for i, config in enumerate(configs):
         if args.only is not None and i not in args.only:
             continue
+        if prepare is not None:  # here, not in the child, whose children's peak may count
+            prepare(config)
         out = subprocess.run([sys.executable, sys.argv[0], "--one", json.dumps(config)],
                              env=env, capture_output=True, text=True, check=False)
         lines = [line for line in out.stdout.splitlines() if line.startswith("RECORD ")]

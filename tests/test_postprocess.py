@@ -678,3 +678,47 @@ def test_an_image_over_the_working_size_with_a_gpb_hierarchy_is_refused_before_a
     assert result.exit_code == 1, result.output
     assert "big.png: 40x30 pixels, more than postprocess.working_pixels (1,000)" in result.output
     assert "big.mat is at full size" in result.output
+
+
+def test_a_ucm2_written_in_bands_reads_back_as_scipy_writes_it(tmp_path, monkeypatch):
+    """The streamed .mat holds what scipy.io.savemat would: one float64 `ucm2`, scaled up by
+    indices on both axes when given, whatever the band of columns."""
+    import scipy.io
+
+    from wnet_tf.postprocess import matfile
+
+    ucm2 = np.random.default_rng(0).random((21, 31))
+    rows, columns = np.repeat(np.arange(21), 3), np.arange(31)[::-1]
+    scipy.io.savemat(tmp_path / "scipy.mat", {"ucm2": ucm2[np.ix_(rows, columns)]},
+                     do_compression=True)
+    for band_bytes in (1, 8 * 63 * 4, matfile.COLUMN_BYTES):  # a column a band, 4, all at once
+        monkeypatch.setattr(matfile, "COLUMN_BYTES", band_bytes)
+        matfile.write_ucm2(tmp_path / "ours.mat", ucm2, rows, columns)
+        ours, theirs = (scipy.io.loadmat(tmp_path / f"{n}.mat") for n in ("ours", "scipy"))
+        assert [k for k in ours if not k.startswith("__")] == ["ucm2"]
+        assert ours["ucm2"].dtype == np.float64
+        np.testing.assert_array_equal(ours["ucm2"], theirs["ucm2"])
+    matfile.write_ucm2(tmp_path / "same.mat", ucm2)
+    np.testing.assert_array_equal(scipy.io.loadmat(tmp_path / "same.mat")["ucm2"], ucm2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ours.mat", "same.mat", "scipy.mat"]
+
+
+def test_a_ucm2_scaled_up_is_never_held_whole(tmp_path, monkeypatch):
+    import tracemalloc
+
+    from wnet_tf.postprocess import matfile
+    from wnet_tf.postprocess.folder import khalimsky_index
+
+    monkeypatch.setattr(matfile, "COLUMN_BYTES", 2**20)
+    ucm2 = np.random.default_rng(0).random((41, 61))
+    rows, columns = khalimsky_index(1500, 20), khalimsky_index(2000, 30)  # 3001 x 4001 cells
+    tracemalloc.start()
+    matfile.write_ucm2(tmp_path / "big.mat", ucm2, rows, columns)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 * len(rows) * len(columns) / 10  # 96 MB whole; bands of 1 MB
+    # A variable over MATLAB 5's 4 GiB is refused with its size, before anything is written.
+    with pytest.raises(ValueError, match="ucm2 is .* more than a MATLAB 5 file can hold"):
+        matfile.write_ucm2(tmp_path / "huge.mat", ucm2, np.zeros(30001, int),
+                           np.zeros(20001, int))
+    assert not (tmp_path / "huge.mat").exists()

@@ -16,7 +16,6 @@ import numpy as np
 
 from wnet_tf import inference
 from wnet_tf.config import PostprocessConfig
-from wnet_tf.files import atomic_write
 from wnet_tf.images import (
     as_float_rgb,
     error_reason,
@@ -26,9 +25,10 @@ from wnet_tf.images import (
     write_png,
 )
 
-# Memory per pixel of an image's full-size part: its decoded samples (16 bits at most), and its
-# ucm2 (four float64 cells a pixel) with the two copies that scipy's compressed savemat makes.
-OUTPUT_BYTES_PER_PIXEL = 3 * 2 + 3 * 4 * 8
+# Memory per pixel of an image's full-size part: its decoded samples (16 bits at most), its
+# hierarchy as a picture (four uint8 cells a pixel) and its cut (RGB), each with the PNG
+# encoder's copy; the full-size ucm2 is written a band at a time (`matfile.write_ucm2`).
+OUTPUT_BYTES_PER_PIXEL = 3 * 2 + 2 * (4 + 3)
 
 
 def mean_colours(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
@@ -116,9 +116,8 @@ def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None
     image's gPb ucm2 for W-Net+ucm, as `read_gpb` checked it against the image. `size`:
     the (H, W) of the original when `image` is it scaled down to the working size; the outputs
     are then scaled back up to it (nearest neighbour)."""
-    import scipy.io
-
     from wnet_tf.postprocess import postprocess, segmentation_at, ucm_from_image
+    from wnet_tf.postprocess.matfile import write_ucm2
 
     if probabilities is None:
         ucm2 = ucm_from_image(image, config)
@@ -126,17 +125,18 @@ def process_image(image: np.ndarray, name: str, probabilities: np.ndarray | None
         ucm2 = postprocess(image, probabilities, config, gpb)
     cut = to_uint8(mean_colours(segmentation_at(ucm2, config.threshold), image))
     picture = to_uint8(ucm2 / max(ucm2.max(), 1e-12))
+    rows = columns = None  # the ucm2's cells as they are, or scaled up (nearest neighbour)
     if size is not None and tuple(size) != image.shape[:2]:
         (h, w), (height, width) = image.shape[:2], size
         cut = cut[np.ix_(nearest(height, h), nearest(width, w))]
-        cells = np.ix_(khalimsky_index(height, h), khalimsky_index(width, w))
-        picture, ucm2 = picture[cells], ucm2[cells]
+        rows, columns = khalimsky_index(height, h), khalimsky_index(width, w)
+        picture = picture[np.ix_(rows, columns)]
     write_png(out / f"{name}_ucm.png", picture)
     write_png(out / f"{name}_cut.png", cut)
     del picture, cut
-    # The .mat last: its presence says the image is done.
-    atomic_write(out / f"{name}.mat", lambda p: scipy.io.savemat(
-        p, {"ucm2": ucm2}, do_compression=True))
+    # The .mat last: its presence says the image is done. Scaled up a band at a time: the
+    # full-size ucm2 is never held.
+    write_ucm2(out / f"{name}.mat", ucm2, rows, columns)
 
 
 def postprocess_files(paths) -> list[tuple[Path, str]]:
