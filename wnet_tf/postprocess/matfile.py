@@ -25,7 +25,8 @@ COLUMN_BYTES = 64 * 2**20  # one band of the matrix, before compression
 
 def header() -> bytes:
     """The 128-byte header: text, no subsystem data, version 0x0100, little-endian ("IM")."""
-    text = f"MATLAB 5.0 MAT-file, written by wnet-tf, Created on: {datetime.now():%c}"
+    text = ("MATLAB 5.0 MAT-file, written by wnet-tf, Created on: "
+            + datetime.now().isoformat(sep=" ", timespec="seconds"))  # ASCII in any locale
     return text.encode("ascii").ljust(116, b" ") + bytes(8) + struct.pack("<H2s", 0x0100, b"IM")
 
 
@@ -43,7 +44,6 @@ def matrix_head(name: str, rows: int, columns: int) -> bytes:
             + struct.pack("<IIii", MI_INT32, 8, rows, columns)
             + struct.pack("<II", MI_INT8, len(encoded)) + padded
             + struct.pack("<II", MI_DOUBLE, data_bytes))
-    assert len(body) + data_bytes == size
     return struct.pack("<II", MI_MATRIX, size) + body
 
 
