@@ -2,6 +2,7 @@
 position check's arithmetic."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,6 +177,24 @@ def test_float16_weights_in_shards_load_as_one_file(tmp_path, monkeypatch):
     assert isinstance(pretrained.open_model(folder), Segmenter)  # a folder anywhere
     save_weights(encoder, decoder, folder)  # and back to one file: no shard is left over
     assert sorted(p.name for p in folder.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+
+
+def test_a_failed_save_leaves_the_old_weights(tmp_path, monkeypatch):
+    import keras
+
+    encoder, decoder, _ = _ship(tmp_path)
+    folder = tmp_path / "weights" / "tiny"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def fails_half_way(self, filepath, **kwargs):
+        Path(filepath).write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(keras.Model, "save_weights", fails_half_way)
+    with pytest.raises(OSError, match="disk full"):
+        save_weights(encoder, decoder, folder, float16=True)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["tiny"]  # no staging folder left
 
 
 def test_weights_of_another_model_are_refused(tmp_path, monkeypatch):

@@ -52,21 +52,39 @@ def _in_float16(network):
 
 def save_weights(encoder, decoder, folder, *, float16=False, max_shard_mib=None) -> list[Path]:
     """Writes both networks' weights into `folder` (replacing any there before), as float16 if
-    asked, in shards of at most `max_shard_mib` MiB if given. Returns the files written."""
+    asked, in shards of at most `max_shard_mib` MiB if given. Returns the files written.
+
+    The files are written into a temporary folder beside `folder` and moved in only once all are
+    written (the shards' index last), so a failed save leaves the old weights as they were."""
+    import shutil
+    import tempfile
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for old in [*folder.glob("wnet.weights.*"), *folder.glob("wnet_*.weights.h5")]:
-        old.unlink()  # no stale shard may mix with the new ones
     model = wnet(encoder, decoder)
     if float16:
         half = wnet(_in_float16(encoder), _in_float16(decoder))
         half.set_weights(model.get_weights())
         model = half
-    if max_shard_mib:
-        model.save_weights(folder / SHARDS_FILE, max_shard_size=max_shard_mib / 1024)
-    else:
-        model.save_weights(folder / WEIGHTS_FILE)
-    return sorted(folder.glob("wnet*.weights.*"))
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        if max_shard_mib:
+            model.save_weights(staging / SHARDS_FILE, max_shard_size=max_shard_mib / 1024)
+        else:
+            model.save_weights(staging / WEIGHTS_FILE)
+        new = sorted(staging.iterdir(), key=lambda path: path.name == SHARDS_FILE)
+        for old in _weight_files(folder):
+            if old.name not in {path.name for path in new}:
+                old.unlink()  # no stale shard may mix with the new ones
+        for path in new:
+            path.replace(folder / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return _weight_files(folder)
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    return sorted([*folder.glob("wnet.weights.*"), *folder.glob("wnet_*.weights.h5")])
 
 
 def load_weights(encoder, decoder, folder) -> None:
