@@ -332,6 +332,19 @@ def test_pyramid_levels_line_up_with_the_pixels():
     np.testing.assert_allclose(back[0, 1:-2, 1:-2], ramp[0, 1:-2, 1:-2], atol=1e-5)
 
 
+@pytest.mark.parametrize("weights", [(1, 1, 1, 1), (2, 0.5, 1, 0), (0, 0, 0, 3)])
+def test_cue_weights_mix_the_cues_computed_once(weights):
+    # tools/tune_postprocess.py scores many cue_weights from one cue_gradients per image: the
+    # same gradients as image_gradients under each weighting, and not all weightings alike.
+    image = np.random.default_rng(3).random((37, 45, 3))
+    config = dataclasses.replace(PostprocessConfig(), cue_weights=weights)
+    per_cue = cues.cue_gradients(image, config)
+    mixed = cues.weighted_cues(per_cue, weights)
+    np.testing.assert_allclose(mixed, cues.image_gradients(image, config), atol=1e-6)
+    if weights != (1, 1, 1, 1):
+        assert np.abs(mixed - cues.weighted_cues(per_cue, (1, 1, 1, 1))).max() > 1e-3
+
+
 def test_mean_colours_paint_each_region_with_its_mean():
     from wnet_tf.postprocess.folder import mean_colours
 

@@ -7,11 +7,15 @@ per image and the CRF once per CRF setting.
         --grid postprocess.crf_bilateral_weight=5,10 [--jobs 2] [--json out.json]
 
 Starts from the model's own config (or --config); prints one row per combination, after a row
-for the same post-processing without the network (the image cues' hierarchy: the ablation).
+for the same post-processing without the network (the image cues' hierarchy: the ablation), one
+per `cue_weights` when those vary (`--grid 'postprocess.cue_weights=[1,1,1,1],[2,1,1,1]'`: each
+cue's gradients are computed once and mixed per weighting). Each row gives its SC ODS minus that
+of the ablation with the same cue weights.
 """
 
 import itertools
 import json
+import re
 from pathlib import Path
 
 import click
@@ -20,16 +24,23 @@ CRF_KEYS = ("crf_iterations", "crf_gaussian_sxy", "crf_gaussian_weight", "crf_bi
             "crf_bilateral_srgb", "crf_bilateral_weight")
 
 
+# What the image cues are computed from (once per image): the same in every setting.
+CUE_KEYS = ("orientations", "cue_radius", "brightness_levels", "colour_levels", "texture_levels",
+            "histogram_bins", "textons", "seed")
+
+
 def score_settings(image_path, probabilities, gt_path, settings, nthresh):
     """One image under every PostprocessConfig of `settings`, and first without the network
-    (`ucm_from_image` under the first setting: the ablation): a list of ImageScores."""
+    (`ucm_from_image`: the ablation) under each of their `cue_weights` (in `weightings`' order):
+    a list of ImageScores."""
     from wnet_tf import bsds
     from wnet_tf.images import read_image
     from wnet_tf.postprocess.crf import dense_crf
     from wnet_tf.postprocess.cues import (
         boundary_strength,
-        image_gradients,
+        cue_gradients,
         mix_gradients,
+        weighted_cues,
         wnet_gradients,
     )
     from wnet_tf.postprocess.hierarchy import grid_edges, ucm_from_edges, ucm_from_strength
@@ -42,16 +53,20 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
     def score(ucm2):
         return bsds.score_image(ground_truth, bsds.cut_hierarchy(ucm2, thresholds), name)
 
-    # The image cues' parameters are not tuned here: their gradients are computed once; the
-    # CRF once per CRF setting, the W-Net cue once per (CRF, source), and mixed per setting;
-    # the source's class probabilities also serve the merging (`wnet_region_weight`).
-    image_part = image_gradients(image, settings[0])
-    strength, orientation = boundary_strength(image_part)
-    graph, weights, orientations = grid_edges(strength, orientation)
-    scores = [score(ucm_from_edges(graph, image.shape[:2], weights,
-                                   orientations if settings[0].oriented_watershed else None))]
+    # The image cues' parameters other than their weights are not tuned here: each cue's
+    # gradients are computed once and mixed per `cue_weights`; the CRF once per CRF setting,
+    # the W-Net cue once per (CRF, source), and mixed per setting; the source's class
+    # probabilities also serve the merging (`wnet_region_weight`).
+    per_cue = cue_gradients(image, settings[0])
+    image_parts, scores = {}, []
+    for config in weightings(settings):
+        image_part = image_parts[config.cue_weights] = weighted_cues(per_cue, config.cue_weights)
+        graph, weights, orientations = grid_edges(*boundary_strength(image_part))
+        scores.append(score(ucm_from_edges(graph, image.shape[:2], weights,
+                                           orientations if config.oriented_watershed else None)))
     marginals, wnet = {}, {}
     for config in settings:
+        image_part = image_parts[config.cue_weights]
         crf = tuple(getattr(config, k) for k in CRF_KEYS)
         if crf not in marginals:
             marginals[crf] = dense_crf(image, probabilities, config)
@@ -67,6 +82,14 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
     return scores
 
 
+def weightings(settings):
+    """The first setting of each `cue_weights` among `settings`: one ablation row each."""
+    first = {}
+    for setting in settings:
+        first.setdefault(setting.cue_weights, setting)
+    return list(first.values())
+
+
 def _grid(items):
     axes = []
     for item in items:
@@ -74,7 +97,8 @@ def _grid(items):
         if not sep or not key.startswith("postprocess."):
             raise click.BadParameter(f"{item!r}: expected postprocess.KEY=V1,V2,...",
                                      param_hint="--grid")
-        axes.append([f"{key}={v}" for v in values.split(",")])
+        # Commas inside brackets belong to a list value: cue_weights=[1,1,1,1],[2,1,1,1]
+        axes.append([f"{key}={v}" for v in re.split(r",(?![^\[]*\])", values)])
     return list(itertools.product(*axes)) or [()]
 
 
@@ -105,6 +129,11 @@ def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_
         settings = [load_config(config_path, c).postprocess for c in combos]
     else:
         settings = [(model.config or Config()).with_overrides(c).postprocess for c in combos]
+    for key in CUE_KEYS:
+        if len({getattr(s, key) for s in settings}) > 1:
+            raise click.BadParameter(f"postprocess.{key}: the image cues are computed once per "
+                                     "image; only their cue_weights can vary", param_hint="--grid")
+    ablations = weightings(settings)
     images = find_images(root / "images" / split)
     gt_dir = root / "groundTruth" / split
     def prepare(path):
@@ -118,15 +147,25 @@ def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_
         results[path.stem] = scores
     names = sorted(results)
     rows = []
-    click.echo("| setting | SC ODS | SC OIS | PRI ODS | PRI OIS | VI ODS | VI OIS |")
-    click.echo("| --- | --- | --- | --- | --- | --- | --- |")
-    for i, combo in enumerate([("without the network",), *combos]):
+    click.echo("| setting | SC ODS | SC OIS | PRI ODS | PRI OIS | VI ODS | VI OIS "
+               "| SC ODS vs no net |")
+    click.echo("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    no_net = {}  # cue_weights -> SC ODS of the image cues alone
+    labels = [("without the network",) + ((f"cue_weights={list(a.cue_weights)}",)
+                                          if len(ablations) > 1 else ()) for a in ablations]
+    named = [*zip(labels, ablations, strict=True), *zip(combos, settings, strict=True)]
+    for i, (combo, setting) in enumerate(named):
         summary = bsds.summarize([results[n][i] for n in names],
                                  bsds.ucm_thresholds(nthresh)).summary
-        rows.append({"setting": list(combo), "summary": summary})
         figures = [summary[m][k] for m in ("SC", "PRI", "VI") for k in ("ODS", "OIS")]
+        gain = figures[0] - no_net.setdefault(setting.cue_weights, figures[0])
+        row = {"setting": list(combo), "summary": summary}
+        if i >= len(ablations):
+            row["sc_ods_vs_no_net"] = gain
+        rows.append(row)
         click.echo(f"| {' '.join(combo) or 'as configured'} | "
-                   + " | ".join(f"{x:.3f}" for x in figures) + " |")
+                   + " | ".join(f"{x:.3f}" for x in figures)
+                   + (f" | {gain:+.3f} |" if i >= len(ablations) else " | |"))
     if json_path:
         Path(json_path).write_text(json.dumps(rows, indent=1) + "\n")
 

@@ -242,6 +242,24 @@ def image_gradients(image: np.ndarray, config: PostprocessConfig) -> np.ndarray:
     return pyramid_gradients(cue_histograms(image, config), levels, weights, config)
 
 
+def cue_gradients(image: np.ndarray, config: PostprocessConfig) -> dict[str, np.ndarray]:
+    """Each image cue's (orientations, H, W) gradients alone, for choosing `cue_weights`:
+    `image_gradients` is linear in the weights, so under any weights it equals
+    `weighted_cues` of these (computed once) up to float32 rounding."""
+    levels = dict(zip(CUES, (config.brightness_levels, config.colour_levels,
+                             config.colour_levels, config.texture_levels), strict=True))
+    stacks = cue_histograms(image, config)
+    return {c: pyramid_gradients({c: stacks[c]}, {c: levels[c]}, {c: 1.0}, config) for c in CUES}
+
+
+def weighted_cues(gradients: dict[str, np.ndarray], weights: tuple[float, ...]) -> np.ndarray:
+    """The weighted mean of `cue_gradients`' cues under `weights` (brightness, colour a,
+    colour b, texture): `image_gradients` under those `cue_weights`."""
+    total = sum(weights)
+    return sum(gradients[c] * np.float32(w / total)
+               for c, w in zip(CUES, weights, strict=True) if w > 0)
+
+
 def wnet_gradients(probabilities: np.ndarray, config: PostprocessConfig) -> np.ndarray:
     """(orientations, H, W) float32 in [0, 1]: the W-Net cue. Class probabilities (H, W, K) are
     a soft histogram at every pixel (they sum to 1), so the same half-disc chi-square measures
