@@ -48,6 +48,7 @@ def test_overrides_parse_json_or_take_strings():
     ({"data": {"image_size": 100}}, ["data.image_size", "100", "16"]),
     ({"train": {"precision": "fp8"}}, ["train.precision", "'fp8'", "mixed_float16"]),
     ({"optim": {"lr_values": [1.0]}}, ["optim.lr_values", "5 values"]),
+    ({"optim": {"ncut_lr_scale": 0}}, ["optim.ncut_lr_scale", "positive"]),
     ({"optim": {"lr_boundaries": [3, 2, 1, 0], "lr_values": [1, 1, 1, 1, 1]}},
      ["optim.lr_boundaries", "increasing"]),
     ({"model": 3}, ["model", "object"]),

@@ -32,6 +32,18 @@ def test_the_logged_rate_is_the_one_the_step_used():
     assert int(trainer.step) == 3
 
 
+def test_ncut_lr_scale_scales_the_ncut_phase_alone():
+    trainer = make_trainer(optim=OptimConfig(lr_boundaries=(1,), lr_values=(1e-2, 1e-3),
+                                             ncut_lr_scale=0.25))
+    images = two_region_images(2)
+    for want in (1e-2, 1e-3):
+        trainer.reset_metrics()
+        logs = trainer.train_on_batch(images, return_dict=True)
+        assert (logs["encoder_lr"], logs["wnet_lr"]) == pytest.approx((0.25 * want, want))
+        assert float(trainer.encoder_optimizer.learning_rate) == pytest.approx(0.25 * want)
+        assert float(trainer.wnet_optimizer.learning_rate) == pytest.approx(want)
+
+
 def test_a_step_skipped_by_loss_scaling_still_moves_both_schedules(policy):
     policy("mixed_float16")
     trainer = make_trainer("mixed_float16",

@@ -94,6 +94,10 @@ class OptimConfig:
     lr_boundaries: tuple[int, ...] = (10000, 20000, 30000, 40000)
     lr_values: tuple[float, ...] = (3e-3, 3e-4, 3e-5, 3e-6, 3e-7)
     clipnorm: float | None = None
+    # The balance of the two phases: the N-cut phase's rate is the schedule's times this, the
+    # reconstruction phase's the schedule's. 1 is the paper's one rate. (With Adam a weight on a
+    # phase's loss would change nothing: its steps do not scale with the gradient.)
+    ncut_lr_scale: float = 1.0
 
     def validate(self) -> None:
         b, v = self.lr_boundaries, self.lr_values
@@ -105,6 +109,8 @@ class OptimConfig:
         _check(0.0 <= self.momentum < 1.0, "optim.momentum", self.momentum, "a number in [0, 1)")
         _check(self.clipnorm is None or self.clipnorm > 0, "optim.clipnorm", self.clipnorm,
                "null or a positive number")
+        _check(self.ncut_lr_scale > 0, "optim.ncut_lr_scale", self.ncut_lr_scale,
+               "a positive number")
 
 
 @dataclass(frozen=True)

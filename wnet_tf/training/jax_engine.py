@@ -19,7 +19,7 @@ optimizers' variables and the step. The semantics are WNetTrainer.train_step's: 
 the encoder's trainable variables alone with the encoder optimizer, from the mean soft N-cut;
 phase 2 starts from the state phase 1 left (its weights, statistics and seeds) and updates every
 trainable variable with the W-Net optimizer, from the mean reconstruction error. Both rates come
-from the step (`wnet_tf.training.trainer.learning_rate`). Under mixed_float16 the optimizers are
+from the step (`wnet_tf.training.trainer.phase_rates`). Under mixed_float16 the optimizers are
 LossScaleOptimizers, whose stateless update skips a non-finite step as the stateful one does.
 
     algorithm = JaxAlgorithm1(trainer)      # a compiled WNetTrainer, built under KERAS_BACKEND=jax
@@ -51,7 +51,7 @@ from wnet_tf.rundir import (
     state_key,
     write_state,
 )
-from wnet_tf.training.trainer import build_trainer, learning_rate
+from wnet_tf.training.trainer import build_trainer, phase_rates
 
 STATE_KEYS = (*NETWORK_GROUPS, "enc_optimizer", "wnet_optimizer")
 TIMING_FILE = "timing.json"
@@ -138,7 +138,7 @@ class JaxAlgorithm1:
     def _step(self, state, images):
         t = self.trainer
         encoder, decoder = t.encoder, t.decoder
-        rate = learning_rate(t.optim_config, state["step"])
+        enc_rate, wnet_rate = phase_rates(t.optim_config, state["step"])
 
         # Phase 1: the soft N-cut, the encoder's trainable variables, the encoder optimizer.
         def ncut_loss(enc_trainable, enc_non_trainable):
@@ -151,7 +151,7 @@ class JaxAlgorithm1:
         grads, (ncut, enc_non_trainable) = jax.grad(ncut_loss, has_aux=True)(
             state["enc_trainable"], state["enc_non_trainable"])
         enc_trainable, enc_optimizer = t.encoder_optimizer.stateless_apply(
-            _with_rate(t.encoder_optimizer, state["enc_optimizer"], rate), grads,
+            _with_rate(t.encoder_optimizer, state["enc_optimizer"], enc_rate), grads,
             state["enc_trainable"])
 
         # Phase 2, from phase 1's state: the reconstruction error, every trainable variable.
@@ -169,15 +169,15 @@ class JaxAlgorithm1:
         grads, (rec, enc_non_trainable, dec_non_trainable) = jax.grad(rec_loss, has_aux=True)(
             trainable, enc_non_trainable, state["dec_non_trainable"])
         trainable, wnet_optimizer = t.wnet_optimizer.stateless_apply(
-            _with_rate(t.wnet_optimizer, state["wnet_optimizer"], rate), grads, trainable)
+            _with_rate(t.wnet_optimizer, state["wnet_optimizer"], wnet_rate), grads, trainable)
 
         n = len(enc_trainable)
         new_state = {"enc_trainable": trainable[:n], "enc_non_trainable": enc_non_trainable,
                      "dec_trainable": trainable[n:], "dec_non_trainable": dec_non_trainable,
                      "enc_optimizer": enc_optimizer, "wnet_optimizer": wnet_optimizer,
                      "step": state["step"] + 1}
-        return new_state, {"ncut_loss": ncut, "rec_loss": rec, "encoder_lr": rate,
-                           "wnet_lr": rate}
+        return new_state, {"ncut_loss": ncut, "rec_loss": rec, "encoder_lr": enc_rate,
+                           "wnet_lr": wnet_rate}
 
 
 @functools.cache  # devices can be hidden only before TensorFlow initialises them: once

@@ -17,6 +17,13 @@ def learning_rate(config: OptimConfig, step):
     return ops.take(ops.convert_to_tensor(config.lr_values, "float32"), index)
 
 
+def phase_rates(config: OptimConfig, step):
+    """(N-cut phase's, reconstruction phase's) rates after `step` completed steps: the schedule
+    (`learning_rate`), the N-cut's scaled by `ncut_lr_scale`."""
+    rate = learning_rate(config, step)
+    return rate * config.ncut_lr_scale, rate
+
+
 def make_optimizer(config: OptimConfig, precision="float32"):
     """One optimizer whose rate is a variable that the trainer sets from the training step
     before each update (`learning_rate`), never from the optimizer's own `iterations`: under
@@ -99,11 +106,11 @@ class WNetTrainer(keras.Model):
         return soft_ncut_loss(features, probs, radius=cfg.radius, sigma_i=cfg.sigma_i,
                               sigma_x=cfg.sigma_x, jit=cfg.jit)
 
-    def learning_rate(self):
-        """The rate of the current step, for both optimizers."""
-        return learning_rate(self.optim_config, self.step)
+    def phase_rates(self):
+        """The current step's (N-cut phase's, reconstruction phase's) rates."""
+        return phase_rates(self.optim_config, self.step)
 
-    def _minimise(self, optimizer, variables, loss_fn):
+    def _minimise(self, optimizer, variables, loss_fn, rate):
         """One tape, one optimizer: the gradient of the batch-mean loss applied to `variables`.
         The mean is over the global batch, so replicas add up to the single-device gradient."""
         import tensorflow as tf
@@ -113,7 +120,7 @@ class WNetTrainer(keras.Model):
             loss = tf.nn.compute_average_loss(per_image)
             scaled = optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, variables)
-        optimizer.learning_rate = self.learning_rate()
+        optimizer.learning_rate = rate
         optimizer.apply(grads, variables)
         return per_image
 
@@ -121,31 +128,34 @@ class WNetTrainer(keras.Model):
         """Phase 1: the encoder alone minimises the soft N-cut. Returns the per-image losses."""
         return self._minimise(
             self.encoder_optimizer, self.encoder.trainable_variables,
-            lambda: self.ncut_losses(images, self.encoder(images, training=True)))
+            lambda: self.ncut_losses(images, self.encoder(images, training=True)),
+            self.phase_rates()[0])
 
     def reconstruction_phase(self, images):
         """Phase 2: a fresh pass through both networks; all variables minimise the
         reconstruction error. Returns the per-image losses."""
         return self._minimise(
             self.wnet_optimizer, self._wnet_variables(),
-            lambda: reconstruction_loss(images, self(images, training=True)[1]))
+            lambda: reconstruction_loss(images, self(images, training=True)[1]),
+            self.phase_rates()[1])
 
     def train_step(self, data):
         images = _images(data)
-        rate = self.learning_rate()  # the rate this step uses, logged as such
+        rates = self.phase_rates()  # the rates this step uses, logged as such
         ncut, rec = self.ncut_phase(images), self.reconstruction_phase(images)
         self.step.assign_add(1)
-        return self.log(ncut, rec, rate)
+        return self.log(ncut, rec, *rates)
 
     def test_step(self, data):
         images = _images(data)
         probs, reconstructions = self(images, training=False)
         return self.log(self.ncut_losses(images, probs),
-                        reconstruction_loss(images, reconstructions), self.learning_rate())
+                        reconstruction_loss(images, reconstructions), *self.phase_rates())
 
-    def log(self, ncut, rec, rate):
-        """Adds one step's per-image losses and rate to the running means; returns the means."""
-        values = {"ncut_loss": ncut, "rec_loss": rec, "encoder_lr": rate, "wnet_lr": rate}
+    def log(self, ncut, rec, encoder_rate, wnet_rate):
+        """Adds one step's per-image losses and rates to the running means; returns the means."""
+        values = {"ncut_loss": ncut, "rec_loss": rec, "encoder_lr": encoder_rate,
+                  "wnet_lr": wnet_rate}
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
