@@ -236,19 +236,21 @@ def pyramid_gradients(stacks: dict[str, np.ndarray], levels: dict[str, tuple[int
 def image_gradients(image: np.ndarray, config: PostprocessConfig) -> np.ndarray:
     """(orientations, H, W) float32 in [0, 1]: mPb(x, theta) without learned weights, the mean
     of the four image cues weighted by `cue_weights`."""
-    levels = dict(zip(CUES, (config.brightness_levels, config.colour_levels,
-                             config.colour_levels, config.texture_levels), strict=True))
     weights = dict(zip(CUES, config.cue_weights, strict=True))
-    return pyramid_gradients(cue_histograms(image, config), levels, weights, config)
+    return pyramid_gradients(cue_histograms(image, config), cue_levels(config), weights, config)
+
+
+def cue_levels(config: PostprocessConfig) -> dict[str, tuple[int, ...]]:
+    """The pyramid levels of each image cue."""
+    return dict(zip(CUES, (config.brightness_levels, config.colour_levels,
+                           config.colour_levels, config.texture_levels), strict=True))
 
 
 def cue_gradients(image: np.ndarray, config: PostprocessConfig) -> dict[str, np.ndarray]:
     """Each image cue's (orientations, H, W) gradients alone, for choosing `cue_weights`:
     `image_gradients` is linear in the weights, so under any weights it equals
     `weighted_cues` of these (computed once) up to float32 rounding."""
-    levels = dict(zip(CUES, (config.brightness_levels, config.colour_levels,
-                             config.colour_levels, config.texture_levels), strict=True))
-    stacks = cue_histograms(image, config)
+    levels, stacks = cue_levels(config), cue_histograms(image, config)
     return {c: pyramid_gradients({c: stacks[c]}, {c: levels[c]}, {c: 1.0}, config) for c in CUES}
 
 
