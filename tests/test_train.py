@@ -3,6 +3,7 @@ stop, the shipped configs and the command line."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -196,6 +197,23 @@ def test_the_shipped_configs_load_and_say_what_they_are_for():
     assert quickstart.data.source == "skimage"
     readme = (CONFIGS / "README.md").read_text()
     assert "paper.json" in readme and "quickstart.json" in readme
+
+
+def test_the_gpu_script_trains_the_shipped_recipe_at_the_papers_scale():
+    # tools/gpu_train.sh runs only where a GPU is lent, rarely: its default config and SCALE
+    # overrides are checked here, so that a renamed key fails now rather than on the GPU.
+    script = (CONFIGS.parent / "tools" / "gpu_train.sh").read_text()
+    default = re.search(r"config=\$\{CONFIG:-([^}]+)\}", script).group(1)
+    scale = re.search(r"scale=\$\{SCALE-([^}]*)\}", script).group(1).split()
+    scaled = load_config(CONFIGS.parent / default, scale)
+    shipped = load_config(CONFIGS / "bsds500.json")
+    paper = load_config(CONFIGS / "paper.json")
+    assert default == "configs/bsds500.json"
+    assert (scaled.model.base_filters, scaled.data.image_size, scaled.data.batch_size) == (
+        paper.model.base_filters, paper.data.image_size, paper.data.batch_size)
+    # Everything else is the shipped recipe.
+    assert (scaled.model.padding, scaled.data.scale_jitter, scaled.optim, scaled.loss) == (
+        shipped.model.padding, shipped.data.scale_jitter, shipped.optim, shipped.loss)
 
 
 def test_the_command_names_a_bad_override(tmp_path):
