@@ -36,8 +36,9 @@ budget=${3:-420}
 bf16_steps=${BF16_STEPS:-30}
 name=${NAME:-bsds500-gpu}
 config=${CONFIG:-configs/bsds500.json}
-# Unquoted below on purpose: one --set per word.
 scale=${SCALE-model.base_filters=64 data.image_size=224 data.batch_size=10}
+scale_sets=()
+for setting in $scale; do scale_sets+=(--set "$setting"); done  # unquoted: one --set per word
 root=$(cd "$(dirname "$0")/.." && pwd)
 wheels=${WNET_WHEELS:-$root/.whl}
 work=${WORK:-${TMPDIR:-/tmp}/wnet-gpu}
@@ -60,12 +61,10 @@ cd "$root"
 train() {  # PRECISION RUN_DIR OVERRIDE...
     local precision=$1 run=$2
     shift 2
-    local sets=()
-    for setting in $scale; do sets+=(--set "$setting"); done
     rm -rf "$run"
     "$python" -m wnet_tf.train "$config" --workdir "$run" --no-progress \
         --set data.source=folder --set "data.train=$images" --set data.val= \
-        --set train.precision="$precision" "${sets[@]}" "$@"
+        --set train.precision="$precision" "${scale_sets[@]}" "$@"
     cp "$run/timing.json" "$out/timing-$precision.json"
     cat "$out/timing-$precision.json"
 }
