@@ -281,6 +281,45 @@ def test_flips_happen_half_the_time_and_only_in_training():
     np.testing.assert_array_equal(arrays.preprocess(image, cfg, training=False), image)
 
 
+def _augmented(pipeline, image, cfg, n):
+    """n training draws of `cfg`'s preprocessing of `image`, in either pipeline."""
+    rng = np.random.default_rng(5)
+    return [arrays.preprocess(image, cfg, training=True, rng=rng) if pipeline == "numpy"
+            else data.preprocess(image, cfg, training=True, seed=tf.constant([i, 3])).numpy()
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("pipeline", ["numpy", "tensorflow"])
+def test_rot90_draws_each_quarter_turn_and_only_in_training(pipeline):
+    image = RNG.random((SIZE, SIZE, 3), dtype=np.float32)
+    cfg = config(preprocess="resize", random_rot90=True)
+    turns = [next(k for k in range(4) if np.array_equal(out, np.rot90(image, k)))
+             for out in _augmented(pipeline, image, cfg, 200)]  # StopIteration: not a rotation
+    counts = np.bincount(turns, minlength=4)
+    assert (abs(counts - 50) < 25).all(), counts  # binomial(200, 1/4): sd 6.1
+    np.testing.assert_array_equal(arrays.preprocess(image, cfg, training=False), image)
+    np.testing.assert_array_equal(data.preprocess(image, cfg, training=False, seed=[0, 0]), image)
+
+
+@pytest.mark.parametrize("pipeline", ["numpy", "tensorflow"])
+def test_colour_jitter_scales_each_channel_within_its_range(pipeline):
+    grey = np.full((SIZE, SIZE, 3), 0.5, np.float32)
+    cfg = config(preprocess="resize", colour_jitter=0.4)
+    outs = np.array(_augmented(pipeline, grey, cfg, 100))
+    gains = outs[:, 0, 0] / 0.5  # (draw, channel)
+    np.testing.assert_allclose(outs, np.broadcast_to(gains[:, None, None] * 0.5, outs.shape),
+                               rtol=1e-6)  # one gain per channel, the same at every pixel
+    assert gains.min() >= 0.6 - 1e-6 and gains.max() <= 1.4 + 1e-6
+    assert gains.min() < 0.7 and gains.max() > 1.3  # uniform over [0.6, 1.4]: spread wide
+    assert np.abs(np.corrcoef(gains.T)[np.triu_indices(3, 1)]).max() < 0.35  # drawn apart
+    white = np.ones((SIZE, SIZE, 3), np.float32)
+    assert np.array(_augmented(pipeline, white, cfg, 20)).max() == 1.0  # clipped to [0, 1]
+    np.testing.assert_array_equal(arrays.preprocess(grey, cfg, training=False), grey)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError, match="colour_jitter"):
+            config(colour_jitter=bad).validate()
+
+
 # --- batches ---------------------------------------------------------------------------------
 
 

@@ -143,11 +143,25 @@ def random_flip(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return image[:, ::-1] if rng.random() < 0.5 else image
 
 
+def random_rot90(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A rotation by 0, 90, 180 or 270 degrees (counter-clockwise, as tf.image.rot90), drawn
+    uniformly."""
+    return np.rot90(image, rng.integers(4))
+
+
+def random_channel_gains(image: np.ndarray, strength: float,
+                         rng: np.random.Generator) -> np.ndarray:
+    """Each channel times its own factor from [1 - strength, 1 + strength], clipped to [0, 1]."""
+    gains = rng.uniform(1.0 - strength, 1.0 + strength, 3).astype(np.float32)
+    return np.clip(image * gains, 0.0, 1.0)
+
+
 def preprocess(image: np.ndarray, config: DataConfig, *, training: bool,
                rng: np.random.Generator | None = None) -> np.ndarray:
     """A decoded (H, W, 1..4) image -> (S, S, 3) float32 in [0, 1], S = config.image_size, as
-    wnet_tf.data.preprocess. `rng` draws the random crop and flip (training only); outside
-    training a random crop is a centre crop and there is no flip."""
+    wnet_tf.data.preprocess. `rng` draws the random crop, flip, rotation and colour jitter
+    (training only); outside training a random crop is a centre crop and there is no
+    augmentation."""
     if training and rng is None:
         raise ValueError("preprocess(training=True) needs rng, a numpy.random.Generator")
     size = config.image_size
@@ -163,6 +177,11 @@ def preprocess(image: np.ndarray, config: DataConfig, *, training: bool,
         image = center_crop(resize_short_side(image, size), size)
     if config.random_flip and training:
         image = random_flip(image, rng)
+    # Drawn only when enabled, so that runs without them are unchanged.
+    if config.random_rot90 and training:
+        image = random_rot90(image, rng)
+    if config.colour_jitter > 0 and training:
+        image = random_channel_gains(image, config.colour_jitter, rng)
     return np.ascontiguousarray(image)
 
 

@@ -131,6 +131,14 @@ class DataConfig:
     # a factor drawn uniformly from [1, scale_jitter] before the crop, so that the network sees
     # content at several scales (1: the paper's single scale).
     scale_jitter: float = 1.0
+    # Training only, after the flip: a rotation by a multiple of 90 degrees drawn uniformly (the
+    # crops are square), so that no class can stand for "top of the picture".
+    random_rot90: bool = False
+    # Training only, last: each RGB channel multiplied by its own factor drawn uniformly from
+    # [1 - colour_jitter, 1 + colour_jitter], then clipped to [0, 1] (0: none). A colour cast and
+    # a brightness change per image, so that a class cannot stand for a fixed colour; the N-cut
+    # and the reconstruction both see the jittered image.
+    colour_jitter: float = 0.0
     batch_size: int = 10  # the global batch
     shuffle_buffer: int = 1000
     seed: int | None = None  # same seed, same batches
@@ -142,6 +150,8 @@ class DataConfig:
                "an integer >= 1")
         _check(self.scale_jitter >= 1.0, "data.scale_jitter", self.scale_jitter,
                "a factor >= 1 (1: no jitter)")
+        _check(0.0 <= self.colour_jitter < 1.0, "data.colour_jitter", self.colour_jitter,
+               "a number in [0, 1) (0: no jitter)")
 
 
 @dataclass(frozen=True)

@@ -82,11 +82,24 @@ def random_flip(image, seed):
     return tf.image.stateless_random_flip_left_right(image, seed=seed)
 
 
+def random_rot90(image, seed):
+    """A rotation by 0, 90, 180 or 270 degrees, drawn uniformly by `seed` (shape [2] int)."""
+    k = tf.random.stateless_uniform([], seed, 0, 4, dtype=tf.int32)
+    return tf.image.rot90(image, k)
+
+
+def random_channel_gains(image, strength, seed):
+    """Each channel times its own factor from [1 - strength, 1 + strength], clipped to [0, 1]."""
+    gains = tf.random.stateless_uniform([3], seed, 1.0 - strength, 1.0 + strength)
+    return tf.clip_by_value(image * gains, 0.0, 1.0)
+
+
 def preprocess(image, config: DataConfig, *, training, seed):
     """A decoded (H, W, 1..4) image -> (S, S, 3) float32 in [0, 1], S = config.image_size.
 
-    `seed` (shape [2] int) fixes the random crop and flip. Outside training a random crop is a
-    centre crop and there is no flip, so validation sees the same pixels every time.
+    `seed` (shape [2] int) fixes the random crop, flip, rotation and colour jitter. Outside
+    training a random crop is a centre crop and there is no augmentation, so validation sees the
+    same pixels every time.
     """
     size = config.image_size
     image = to_rgb(image)
@@ -104,6 +117,12 @@ def preprocess(image, config: DataConfig, *, training, seed):
         image = center_crop(resize_short_side(image, size), size)
     if config.random_flip and training:
         image = random_flip(image, flip_seed)
+    # Each its own seed, so that runs without them are unchanged.
+    if config.random_rot90 and training:
+        image = random_rot90(image, tf.random.experimental.stateless_fold_in(seed, 2))
+    if config.colour_jitter > 0 and training:
+        image = random_channel_gains(image, config.colour_jitter,
+                                     tf.random.experimental.stateless_fold_in(seed, 3))
     image.set_shape([size, size, 3])
     return image
 
