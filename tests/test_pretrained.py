@@ -197,6 +197,17 @@ def test_a_failed_save_leaves_the_old_weights(tmp_path, monkeypatch):
     assert sorted(p.name for p in folder.parent.iterdir()) == ["tiny"]  # no staging folder left
 
 
+def test_weights_float16_cannot_hold_are_refused_before_anything_is_written(tmp_path):
+    encoder, decoder = build_wnet(TINY)
+    variance = next(v for v in encoder.weights if "moving_variance" in v.path)
+    variance.assign(np.full(variance.shape, 7e4, np.float32))  # above float16's 65504
+    folder = tmp_path / "weights" / "tiny"
+    with pytest.raises(ValueError, match="moving_variance.*up to 70000"):
+        save_weights(encoder, decoder, folder, float16=True)
+    assert not folder.exists()
+    assert [p.name for p in save_weights(encoder, decoder, folder)] == [WEIGHTS_FILE]
+
+
 def test_weights_of_another_model_are_refused(tmp_path, monkeypatch):
     _ship(tmp_path)
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "weights")

@@ -7,8 +7,9 @@ and of weights handed from one process to another.
 Both networks are saved as one Keras model (`wnet`: images -> encoder -> decoder) with
 `keras.Model.save_weights`, so the file is keyed by the networks' layers and loading refuses
 weights of another model section. `float16=True` stores them in half precision (half the
-file; they load into float32 networks); `max_shard_mib` splits a large file into Keras' shards,
-`wnet.weights.json` and `wnet_00000.weights.h5`, ... beside it.
+file; they load into float32 networks; refused when a weight passes float16's range);
+`max_shard_mib` splits a large file into Keras' shards, `wnet.weights.json` and
+`wnet_00000.weights.h5`, ... beside it.
 
 Training runs keep their own formats (wnet_tf.rundir): they also hold the optimizers' and the
 seed generators' states, which a resumed run needs and a shipped model does not.
@@ -60,8 +61,10 @@ def save_weights(encoder, decoder, folder, *, float16=False, max_shard_mib=None)
     import tempfile
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     model = wnet(encoder, decoder)
+    if float16:
+        _check_float16_range(model)
+    folder.mkdir(parents=True, exist_ok=True)
     if float16:
         half = wnet(_in_float16(encoder), _in_float16(decoder))
         half.set_weights(model.get_weights())
@@ -81,6 +84,19 @@ def save_weights(encoder, decoder, folder, *, float16=False, max_shard_mib=None)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return _weight_files(folder)
+
+
+def _check_float16_range(model) -> None:
+    """Refuses weights that float16 cannot hold: a batch norm's moving variance can pass 65504,
+    and the cast would store it as inf, silently changing what the network computes."""
+    import numpy as np
+
+    largest = float(np.finfo(np.float16).max)
+    too_large = [f"{v.path} (up to {peak:.6g})" for v in model.weights
+                 if (peak := float(np.max(np.abs(v.numpy())))) > largest]
+    if too_large:
+        raise ValueError(f"float16 cannot hold these weights (its largest value is {largest:g}); "
+                         f"store them in float32 (without float16): {', '.join(too_large)}")
 
 
 def _weight_files(folder: Path) -> list[Path]:
