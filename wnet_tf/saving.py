@@ -7,7 +7,8 @@ and of weights handed from one process to another.
 Both networks are saved as one Keras model (`wnet`: images -> encoder -> decoder) with
 `keras.Model.save_weights`, so the file is keyed by the networks' layers and loading refuses
 weights of another model section. `float16=True` stores them in half precision (half the
-file; they load into float32 networks; refused when a weight passes float16's range);
+file; they load into float32 networks; a layer with a weight beyond float16's range is kept
+in float32);
 `max_shard_mib` splits a large file into Keras' shards, `wnet.weights.json` and
 `wnet_00000.weights.h5`, ... beside it.
 
@@ -42,11 +43,19 @@ def wnet(encoder, decoder):
 
 
 def _in_float16(network):
-    """A float16 copy of a network's layers (Keras' public clone_model), for storage only."""
+    """A copy of a network for storage only (Keras' public clone_model): its layers in float16,
+    but a layer with a weight beyond float16's range stays float32. A batch norm's moving variance
+    can pass 65504 (the rotations model's reached 97,885), and in float16 it would be stored as
+    inf, which holds that layer's channels constant."""
     import keras
+    import numpy as np
+
+    largest = float(np.finfo(np.float16).max)
 
     def clone(layer):
-        return layer.__class__.from_config({**layer.get_config(), "dtype": "float16"})
+        fits = all(float(np.max(np.abs(v.numpy()))) <= largest for v in layer.weights)
+        return layer.__class__.from_config({**layer.get_config(),
+                                            "dtype": "float16" if fits else "float32"})
 
     return keras.models.clone_model(network, clone_function=clone)
 
@@ -61,10 +70,8 @@ def save_weights(encoder, decoder, folder, *, float16=False, max_shard_mib=None)
     import tempfile
 
     folder = Path(folder)
-    model = wnet(encoder, decoder)
-    if float16:
-        _check_float16_range(model)
     folder.mkdir(parents=True, exist_ok=True)
+    model = wnet(encoder, decoder)
     if float16:
         half = wnet(_in_float16(encoder), _in_float16(decoder))
         half.set_weights(model.get_weights())
@@ -84,19 +91,6 @@ def save_weights(encoder, decoder, folder, *, float16=False, max_shard_mib=None)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return _weight_files(folder)
-
-
-def _check_float16_range(model) -> None:
-    """Refuses weights that float16 cannot hold: a batch norm's moving variance can pass 65504,
-    and the cast would store it as inf, silently changing what the network computes."""
-    import numpy as np
-
-    largest = float(np.finfo(np.float16).max)
-    too_large = [f"{v.path} (up to {peak:.6g})" for v in model.weights
-                 if (peak := float(np.max(np.abs(v.numpy())))) > largest]
-    if too_large:
-        raise ValueError(f"float16 cannot hold these weights (its largest value is {largest:g}); "
-                         f"store them in float32 (without float16): {', '.join(too_large)}")
 
 
 def _weight_files(folder: Path) -> list[Path]:
