@@ -8,8 +8,7 @@ Both networks are saved as one Keras model (`wnet`: images -> encoder -> decoder
 `keras.Model.save_weights`, so the file is keyed by the networks' layers and loading refuses
 weights of another model section. `float16=True` stores them in half precision (half the
 file; they load into float32 networks; a layer with a weight beyond float16's range is kept
-in float32);
-`max_shard_mib` splits a large file into Keras' shards, `wnet.weights.json` and
+in float32); `max_shard_mib` splits a large file into Keras' shards, `wnet.weights.json` and
 `wnet_00000.weights.h5`, ... beside it.
 
 Training runs keep their own formats (wnet_tf.rundir): they also hold the optimizers' and the
