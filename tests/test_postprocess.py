@@ -735,3 +735,21 @@ def test_a_ucm2_scaled_up_is_never_held_whole(tmp_path, monkeypatch):
         matfile.write_ucm2(tmp_path / "huge.mat", ucm2, np.zeros(30001, int),
                            np.zeros(20001, int))
     assert not (tmp_path / "huge.mat").exists()
+
+
+def test_an_ensembles_side_by_side_classes_average_both_uses_of_the_softmax():
+    """wnet_tf.endpoints.Ensemble puts its members' class maps side by side, each times 1/M:
+    the W-Net cue's chi-square and the merging's squared Hellinger distance are then the mean
+    of the members' own (what makes a split that one member makes at random count 1/M)."""
+    rng = np.random.default_rng(5)
+    members = [rng.dirichlet(np.ones(k), (20, 26)).astype(np.float32) for k in (3, 5)]
+    joint = np.concatenate(members, -1) / 2
+    np.testing.assert_allclose(joint.sum(-1), 1.0, atol=1e-6)
+    config = PostprocessConfig()
+    np.testing.assert_allclose(cues.wnet_gradients(joint, config),
+                               np.mean([cues.wnet_gradients(p, config) for p in members], 0),
+                               atol=1e-6)
+    a, b = (0, 0), (15, 20)
+    np.testing.assert_allclose(hier.class_distance(joint[a], joint[b]),
+                               np.mean([hier.class_distance(p[a], p[b]) for p in members]),
+                               atol=1e-6)

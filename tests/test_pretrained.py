@@ -213,6 +213,61 @@ def test_float16_storage_keeps_a_layer_float16_cannot_hold_in_float32(tmp_path, 
             np.testing.assert_array_equal(a.numpy().astype(np.float16), b.numpy())
 
 
+def _member(folder, seed, config=None):
+    encoder, decoder = build_wnet(TINY)
+    rng = np.random.default_rng(seed)
+    for v in encoder.weights + decoder.weights:
+        v.assign(v.numpy() + rng.normal(0, 0.05, v.shape).astype(np.float32))
+    save_weights(encoder, decoder, folder)
+    (folder / CONFIG_FILE).write_text(json.dumps(config or tiny_config()))
+    return folder
+
+
+def test_an_ensemble_gives_its_members_classes_side_by_side(tmp_path, monkeypatch):
+    from wnet_tf.endpoints import Ensemble
+    from wnet_tf.inference import classes
+    from wnet_tf.ship import ship_ensemble
+
+    folders = [_member(tmp_path / name, seed) for name, seed in (("a", 1), ("b", 2))]
+    chosen = tiny_config()
+    chosen["postprocess"]["wnet_region_weight"] = 0.4  # the ensemble's own post-processing
+    (tmp_path / "chosen.json").write_text(json.dumps(chosen))
+    ship_ensemble(folders, "duo", config_path=tmp_path / "chosen.json",
+                  weights_dir=tmp_path / "weights")
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "weights")
+    assert pretrained.available() == ["duo"]
+    model = pretrained.load("duo")
+    assert isinstance(model, Ensemble) and len(model.members) == 2
+    assert model.config.postprocess.wnet_region_weight == 0.4
+    assert model.geometry == Geometry("random_crop", 16) and classes(model) == 8
+    images = np.random.default_rng(3).uniform(0, 1, (2, 24, 40, 3)).astype(np.float32)
+    alone = [pretrained.load_folder(f).segment(images)["probabilities"].numpy() for f in folders]
+    probs = model.segment(images)["probabilities"].numpy()
+    np.testing.assert_allclose(probs, np.concatenate(alone, -1) / 2, atol=1e-6)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    assert not np.allclose(alone[0], alone[1], atol=1e-3)  # two different members
+    recs = [pretrained.load_folder(f).reconstruct(images)["reconstructions"] for f in folders]
+    np.testing.assert_allclose(model.reconstruct(images)["reconstructions"],
+                               (recs[0] + recs[1]) / 2, atol=1e-6)
+    assert predict(model, images[0]).shape == (24, 40, 8)
+
+
+def test_an_ensemble_refuses_members_that_see_images_otherwise(tmp_path):
+    from wnet_tf.ship import ship_ensemble
+
+    good = _member(tmp_path / "a", 1)
+    other = _member(tmp_path / "b", 2, tiny_config(image_size=32))
+    before = ship_ensemble([good, _member(tmp_path / "c", 3)], "duo",
+                           weights_dir=tmp_path / "weights")
+    files = sorted(p.relative_to(before) for p in before.rglob("*"))
+    with pytest.raises(ValueError, match="b: geometry, depth and padding"):
+        ship_ensemble([good, other], "duo", weights_dir=tmp_path / "weights")
+    assert sorted(p.relative_to(before) for p in before.rglob("*")) == files  # untouched
+    assert sorted(p.name for p in before.parent.iterdir()) == ["duo"]  # no staging left
+    with pytest.raises(ValueError, match="two or more members"):
+        ship_ensemble([good], "solo", weights_dir=tmp_path / "weights")
+
+
 def test_weights_of_another_model_are_refused(tmp_path, monkeypatch):
     _ship(tmp_path)
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "weights")

@@ -66,3 +66,34 @@ class Segmenter:
         import tensorflow as tf
 
         return self._reconstruct(tf.convert_to_tensor(images, tf.float32))
+
+
+class Ensemble:
+    """Several W-Nets trained apart (other seeds, other augmentations) with the endpoints of one:
+    their class probabilities side by side, each times 1/M, so (B, H, W, M K) maps that still
+    sum to 1 at every pixel (which member, which of its classes), and the mean of their
+    reconstructions. Why side by side and not averaged: the members' classes do not correspond.
+    Why it helps the post-processing: both of its uses of the softmax, the half-disc chi-square
+    cue and the squared Hellinger distance of the class-aware merging, are then the mean of the
+    members' own, so a split that one member makes at random in a uniform region (what the N-cut
+    allows there) is outvoted, and a split that all members make stays. `config` is the
+    ensemble's (its post-processing; its data section is the members' common geometry)."""
+
+    def __init__(self, members, config: Config):
+        self.members, self.config = list(members), config
+        self.geometry = Geometry.of(config.data)
+
+    def segment(self, images):
+        import tensorflow as tf
+
+        images = tf.convert_to_tensor(images, tf.float32)
+        probs = tf.concat([m.segment(images)["probabilities"] for m in self.members], -1)
+        probs /= len(self.members)
+        return {"probabilities": probs, "labels": tf.argmax(probs, axis=-1, output_type=tf.int32)}
+
+    def reconstruct(self, images):
+        import tensorflow as tf
+
+        images = tf.convert_to_tensor(images, tf.float32)
+        return {"reconstructions": tf.add_n([m.reconstruct(images)["reconstructions"]
+                                             for m in self.members]) / len(self.members)}

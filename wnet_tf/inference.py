@@ -232,6 +232,9 @@ def predict(model, image, geometry="model", tile: int = DEFAULT_TILE,
 def classes(model) -> int:
     """K from the model's config (the default config's for a model without one), for the
     memory bound before the model has run."""
+    parts = getattr(model, "members", None)  # an ensemble: its members' classes side by side
+    if parts:
+        return sum(classes(m) for m in parts)
     return (carried_config(model) or Config()).model.k
 
 

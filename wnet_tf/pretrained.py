@@ -7,7 +7,9 @@
 
 A shipped model is a folder `wnet_tf/weights/NAME/` holding `config.json` (the run's resolved
 config) and its weights in Keras' format (`wnet.weights.h5`, wnet_tf.saving). wnet_tf.ship
-writes one from a training run (`python tools/ship_model.py RUN_DIR NAME`).
+writes one from a training run (`python tools/ship_model.py RUN_DIR NAME`). A shipped ensemble
+(wnet_tf.endpoints.Ensemble) holds `config.json` and, instead of weights, `members/*/`, each a
+shipped model (`python tools/ship_ensemble.py NAME MEMBER_FOLDER...`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from wnet_tf.config import Config, load_config
-from wnet_tf.endpoints import Segmenter
+from wnet_tf.endpoints import Ensemble, Segmenter
 from wnet_tf.geometry import Geometry
 from wnet_tf.rundir import CONFIG_FILE  # a shipped model's config has the run's name
 from wnet_tf.saving import load_weights, weights_file
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+MEMBERS_DIR = "members"  # an ensemble's members, inside its folder
 
 
 def available() -> list[str]:
@@ -31,8 +34,17 @@ def available() -> list[str]:
 
 
 def is_shipped(folder) -> bool:
-    """Whether `folder` holds a shipped model: config.json and weights."""
-    return (Path(folder) / CONFIG_FILE).is_file() and weights_file(folder) is not None
+    """Whether `folder` holds a shipped model: config.json and weights, or config.json and
+    members that are shipped models (an ensemble)."""
+    folder = Path(folder)
+    return (folder / CONFIG_FILE).is_file() and (weights_file(folder) is not None
+                                                 or bool(members(folder)))
+
+
+def members(folder) -> list[Path]:
+    """The member folders of a shipped ensemble, in name order ([] for a single model)."""
+    inside = Path(folder) / MEMBERS_DIR
+    return sorted(p for p in inside.iterdir() if is_shipped(p)) if inside.is_dir() else []
 
 
 class SavedModelSegmenter:
@@ -56,7 +68,7 @@ class SavedModelSegmenter:
         return self._model.reconstruct(images)
 
 
-def load(name: str) -> Segmenter:
+def load(name: str) -> Segmenter | Ensemble:
     """A model that ships inside the package, by name (see `available()`)."""
     folder = WEIGHTS_DIR / name
     if not is_shipped(folder):
@@ -65,19 +77,35 @@ def load(name: str) -> Segmenter:
     return load_folder(folder)
 
 
-def load_folder(folder) -> Segmenter:
-    """A shipped-model folder anywhere (config.json and weights), e.g. one that
-    tools/gpu_train.sh brought back."""
+def load_folder(folder) -> Segmenter | Ensemble:
+    """A shipped-model folder anywhere (config.json and weights, or an ensemble's config.json
+    and members), e.g. one that tools/gpu_train.sh brought back."""
     from wnet_tf.model import build_wnet, float32_policy
 
     config = load_config(Path(folder) / CONFIG_FILE)
+    if weights_file(folder) is None and members(folder):
+        return Ensemble([_member(p, config) for p in members(folder)], config)
     with float32_policy():
         encoder, decoder = build_wnet(config.model)
     load_weights(encoder, decoder, folder)
     return Segmenter(encoder, decoder, config)
 
 
-def open_model(spec) -> Segmenter | SavedModelSegmenter:
+def _member(folder: Path, config: Config) -> Segmenter:
+    """An ensemble's member, which must see images as the ensemble does (the same geometry,
+    depth and padding, which inference reads from the ensemble's config)."""
+    model = load_folder(folder)
+    if isinstance(model, Ensemble):
+        raise ValueError(f"{folder}: an ensemble inside an ensemble; expected one model")
+    ours = (model.geometry, model.config.model.depth, model.config.model.padding)
+    theirs = (Geometry.of(config.data), config.model.depth, config.model.padding)
+    if ours != theirs:
+        raise ValueError(f"{folder}: geometry, depth and padding {ours}, but the ensemble's "
+                         f"config.json says {theirs}")
+    return model
+
+
+def open_model(spec) -> Segmenter | Ensemble | SavedModelSegmenter:
     """A SavedModel folder (from `wnet-tf export`), a shipped-model folder (config.json and
     weights), or the name of a model shipped inside the package."""
     path = Path(spec)

@@ -1,13 +1,16 @@
 """A training run (on either backend) shipped as a model inside the package (or any folder):
 `WEIGHTS_DIR/NAME/` holding `config.json` (the config that made it) and its weights in Keras'
-format (wnet_tf.saving). `python tools/ship_model.py RUN_DIR NAME` calls `ship_run`."""
+format (wnet_tf.saving). `python tools/ship_model.py RUN_DIR NAME` calls `ship_run`; `python
+tools/ship_ensemble.py NAME MEMBER_FOLDER...` calls `ship_ensemble`."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from wnet_tf.config import ConfigError, load_config, save_config
-from wnet_tf.pretrained import WEIGHTS_DIR
+from wnet_tf.pretrained import MEMBERS_DIR, WEIGHTS_DIR, is_shipped, load_folder
 from wnet_tf.rundir import CONFIG_FILE, trained_networks
 from wnet_tf.saving import save_weights
 
@@ -33,3 +36,36 @@ def ship_run(run_dir, name, *, checkpoint=None, config_path=None, weights_dir=WE
     save_weights(encoder, decoder, folder, float16=float16, max_shard_mib=max_shard_mib)
     save_config(config, folder / CONFIG_FILE)
     return folder
+
+
+def ship_ensemble(member_folders, name, *, config_path=None, weights_dir=WEIGHTS_DIR) -> Path:
+    """Writes shipped models (folders from `ship_run`) as one shipped ensemble `name`
+    (wnet_tf.endpoints.Ensemble): `weights_dir/name/` with config.json (`config_path`'s, for the
+    post-processing chosen for the ensemble, else the first member's) and a copy of each member
+    in `members/<its folder's name>/`. The ensemble is loaded once before it replaces anything
+    (members that see images differently are refused), and it replaces an earlier `name` whole.
+    Returns that folder."""
+    folders = [Path(f) for f in member_folders]
+    for folder in folders:
+        if not is_shipped(folder) or (folder / MEMBERS_DIR).exists():
+            raise FileNotFoundError(f"{folder}: not a shipped model (config.json and weights)")
+    if len(folders) < 2 or len({f.name for f in folders}) < len(folders):
+        raise ValueError(f"an ensemble needs two or more members with distinct folder names, "
+                         f"got {[f.name for f in folders]}")
+    config = load_config(config_path or folders[0] / CONFIG_FILE)
+    out = Path(weights_dir) / name
+    if out.exists() and not is_shipped(out):
+        raise FileExistsError(f"{out} exists and is not a shipped model: not replacing it")
+    staging = out.parent / f".{out.name}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for folder in folders:
+            shutil.copytree(folder, staging / MEMBERS_DIR / folder.name)
+        save_config(config, staging / CONFIG_FILE)
+        load_folder(staging)  # every member loads and sees images as the ensemble says
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
