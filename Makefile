@@ -16,9 +16,9 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The quickstart: train on the images inside scikit-image (resumes if runs/quickstart exists), export,
-# segment those images at the training scale. Then the shipped model (wnet_tf/weights/bsds500, trained
-# on BSDS500) segments and post-processes the same images: overlays, and UCM hierarchies with their cuts,
-# and `view` writes a page to browse those hierarchies at any threshold.
+# segment those images at the training scale. Then the shipped model (wnet_tf/weights/bsds500, three
+# W-Nets trained on BSDS500) segments and post-processes the same images: overlays, and UCM hierarchies
+# with their cuts, and `view` writes a page to browse those hierarchies at any threshold.
 DEMO_RUN := runs/quickstart
 DEMO_MODEL := saved_models/quickstart
 DEMO_OUT := $(DEMO_RUN)/segments

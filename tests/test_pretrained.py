@@ -346,34 +346,47 @@ def test_position_report_tells_content_from_position():
     assert classes_used(by_position(images[0])) == 4
 
 
-def test_the_shipped_bsds500_model_equals_its_export(tmp_path):
-    """The model inside the package loads, runs at its training geometry, and gives the
-    probabilities of a SavedModel exported from the same weights."""
+def test_the_shipped_bsds500_ensemble_is_its_members_side_by_side(tmp_path):
+    """The model inside the package loads as an ensemble of three W-Nets that run at their
+    training geometry; it gives their probabilities side by side (each a third), and a member
+    gives those of a SavedModel exported from its weights (TF Serving serves the members)."""
+    from wnet_tf.endpoints import Ensemble
+
     assert "bsds500" in pretrained.available()
     model = pretrained.load("bsds500")
+    assert isinstance(model, Ensemble) and len(model.members) == 3
     assert model.geometry == Geometry("random_crop", 96)
-    assert model.config.model.padding == "circular"
-    save_serving_model(model.encoder, model.decoder, tmp_path / "export")
-    saved = tf.saved_model.load(str(tmp_path / "export"))
+    assert {m.config.model.padding for m in model.members} == {"circular"}
     from skimage import data
 
     image = data.astronaut()[::2, ::3].astype(np.float32) / 255  # 256 x 171
     ours = predict(model, image)
-    exported = predict(saved, image, model.geometry)
-    assert ours.shape == (256, 171, 20)
-    np.testing.assert_allclose(ours, exported, atol=1e-5)
-    assert classes_used(ours.argmax(-1)) >= 3  # a trained model, not a constant
+    alone = [predict(member, image) for member in model.members]
+    assert ours.shape == (256, 171, 60)
+    np.testing.assert_allclose(ours, np.concatenate(alone, -1) / 3, atol=1e-6)
+    first = model.members[0]
+    save_serving_model(first.encoder, first.decoder, tmp_path / "export")
+    exported = predict(tf.saved_model.load(str(tmp_path / "export")), image, model.geometry)
+    np.testing.assert_allclose(alone[0], exported, atol=1e-5)
+    for probs in alone:
+        assert classes_used(probs.argmax(-1)) >= 3  # trained models, not constants
+    assert np.mean(alone[1].argmax(-1) == alone[2].argmax(-1)) < 0.9  # two different seeds
 
 
 def test_the_shipped_bsds500_model_gives_its_recorded_probabilities():
-    """tests/bsds500_reference.npz: the shipped model's probabilities on a 64 x 96 crop of
-    scikit-image's astronaut (every 4th pixel each way), recorded when the weights were a
-    .npz; whatever format holds them, the model must give them again."""
+    """tests/bsds500_reference.npz: the probabilities of the model shipped alone until
+    2026-12-07, now the ensemble's first member, on a 64 x 96 crop of scikit-image's astronaut
+    (every 4th pixel each way), recorded when its weights were a .npz; whatever format holds
+    them, the member must give them again, and the ensemble a third of them first."""
     from pathlib import Path
 
     from skimage import data
 
     image = data.astronaut()[100:164, 200:296].astype(np.float32) / 255
-    probs = pretrained.load("bsds500").segment(image[None])["probabilities"].numpy()[0]
+    model = pretrained.load("bsds500")
+    probs = model.members[0].segment(image[None])["probabilities"].numpy()[0]
+    joint = model.segment(image[None])["probabilities"].numpy()[0]
     with np.load(Path(__file__).parent / "bsds500_reference.npz") as reference:
         np.testing.assert_allclose(probs[::4, ::4], reference["probabilities"], atol=1e-5)
+        np.testing.assert_allclose(3 * joint[::4, ::4, :20], reference["probabilities"],
+                                   atol=1e-5)

@@ -107,7 +107,7 @@ def _member(folder: Path, config: Config) -> Segmenter:
 
 def open_model(spec) -> Segmenter | Ensemble | SavedModelSegmenter:
     """A SavedModel folder (from `wnet-tf export`), a shipped-model folder (config.json and
-    weights), or the name of a model shipped inside the package."""
+    weights, or an ensemble's members), or the name of a model shipped inside the package."""
     path = Path(spec)
     if path.is_dir():
         if is_shipped(path):
