@@ -11,13 +11,13 @@ model runs in-process too. assets.extra/config.json holds the run's config
 (wnet_tf.pretrained.open_model reads it).
 """
 
-import os
 import shutil
 from pathlib import Path
 
 import click
 
 from wnet_tf.endpoints import images_spec, reconstruct_fn, segment_fn
+from wnet_tf.files import replacing_folder
 from wnet_tf.rundir import CONFIG_FILE, trained_networks
 
 
@@ -55,21 +55,11 @@ def export_run(run_dir, out, checkpoint=None):
     encoder, decoder = trained_networks(run_dir, checkpoint)
     if out.exists() and not (out / "saved_model.pb").exists():
         raise FileExistsError(f"{out} exists and is not a SavedModel: not replacing it")
-    # Staged beside `out` (same file system, so the final rename is atomic); made with mkdir, not
-    # mkdtemp, so that the SavedModel gets the usual permissions.
-    staging = out.parent / f".{out.name}.{os.getpid()}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with replacing_folder(out) as staging:
         save_serving_model(encoder, decoder, staging)
         # The training config travels with the model (assets.extra is ignored by TF Serving).
         (staging / "assets.extra").mkdir(exist_ok=True)
         shutil.copyfile(run_dir / CONFIG_FILE, staging / "assets.extra" / CONFIG_FILE)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

@@ -2,6 +2,8 @@
 
 import os
 import re
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -21,6 +23,24 @@ def atomic_write(path, write):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def replacing_folder(out):
+    """Yields an empty folder beside `out` to fill; once the block ends without an error, that
+    folder replaces `out` whole (a rename on the same file system), else it is removed and `out`
+    stays as it was. Made with mkdir, not mkdtemp, so that it gets the usual permissions."""
+    out = Path(out)
+    staging = out.parent / f".{out.name}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def atomic_write_text(path, text):

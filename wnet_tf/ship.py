@@ -5,11 +5,11 @@ tools/ship_ensemble.py NAME MEMBER_FOLDER...` calls `ship_ensemble`."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from wnet_tf.config import ConfigError, load_config, save_config
+from wnet_tf.files import replacing_folder
 from wnet_tf.pretrained import MEMBERS_DIR, WEIGHTS_DIR, is_shipped, load_folder
 from wnet_tf.rundir import CONFIG_FILE, trained_networks
 from wnet_tf.saving import save_weights
@@ -56,16 +56,9 @@ def ship_ensemble(member_folders, name, *, config_path=None, weights_dir=WEIGHTS
     out = Path(weights_dir) / name
     if out.exists() and not is_shipped(out):
         raise FileExistsError(f"{out} exists and is not a shipped model: not replacing it")
-    staging = out.parent / f".{out.name}.{os.getpid()}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with replacing_folder(out) as staging:
         for folder in folders:
             shutil.copytree(folder, staging / MEMBERS_DIR / folder.name)
         save_config(config, staging / CONFIG_FILE)
         load_folder(staging)  # every member loads and sees images as the ensemble says
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out
