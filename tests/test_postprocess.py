@@ -218,6 +218,9 @@ def test_wnet_plus_ucm_combines_the_two_boundary_maps(combine, oriented):
     ("postprocess.combine=\"sum\"", "postprocess.combine"),
     ("postprocess.gpb_weight=2", "postprocess.gpb_weight"),
     ("postprocess.threshold=1", "postprocess.threshold"),
+    ("postprocess.spectral_weight=-1", "postprocess.spectral_weight"),
+    ("postprocess.spectral_rho=0", "postprocess.spectral_rho"),
+    ("postprocess.spectral_vectors=0", "postprocess.spectral_vectors"),
 ])
 def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -753,3 +756,57 @@ def test_an_ensembles_side_by_side_classes_average_both_uses_of_the_softmax():
     np.testing.assert_allclose(hier.class_distance(joint[a], joint[b]),
                                np.mean([hier.class_distance(p[a], p[b]) for p in members]),
                                atol=1e-6)
+
+
+# -- the spectral term (gPb's sPb) ---------------------------------------------------------------
+
+def test_intervening_contour_affinity_is_cut_by_a_boundary():
+    strength = np.zeros((12, 12), np.float32)
+    strength[:, 6] = 1.0
+    w = cues.intervening_contour_affinity(strength, 3, 0.5).toarray()
+
+    def at(r, c):
+        return r * 12 + c
+
+    np.testing.assert_allclose(w, w.T)
+    assert w[at(5, 2), at(5, 4)] == pytest.approx(1.0)  # same side: no contour between
+    assert w[at(5, 5), at(5, 7)] == pytest.approx(np.exp(-1 / 0.5))  # across the line
+    assert w[at(4, 5), at(6, 7)] == pytest.approx(np.exp(-1 / 0.5))  # diagonally across it
+    assert w[at(5, 2), at(5, 5)] == 0  # 3 apart: outside the (strict) radius
+    assert (w[at(6, 6)] > 0).sum() == 2 * len(cues.half_window(3)) + 1
+
+
+@pytest.mark.parametrize("cells", [None, 600])  # f = 1, and f = 2 (cells of 2 x 2 pixels)
+def test_the_spectral_term_peaks_on_a_closed_boundary_along_its_normal(monkeypatch, cells):
+    if cells:
+        monkeypatch.setattr(cues, "SPECTRAL_CELLS", cells)
+    strength = np.random.default_rng(0).uniform(0, 0.2, (40, 60)).astype(np.float32)
+    strength[:, 30] = 1.0  # splits the image in two
+    spectral = cues.spectral_gradients(strength, PostprocessConfig(spectral_vectors=4))
+    assert spectral.shape == (8, 40, 60) and spectral.dtype == np.float32
+    assert spectral.min() >= 0 and spectral.max() <= 1
+    across = spectral[0]  # orientation 0: the normal runs along the rows, across the line
+    on_line = across[:, 28:33].max(1)
+    assert on_line.min() > 0.3
+    assert np.median(on_line) > 5 * np.median(across[:, 5:20])
+    assert np.median(on_line) > 5 * np.median(spectral[4][:, 28:33].max(1))  # along the line
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (3, 50)])
+def test_the_spectral_term_of_degenerate_sizes_is_finite(shape):
+    strength = np.random.default_rng(0).random(shape).astype(np.float32)
+    spectral = cues.spectral_gradients(strength, PostprocessConfig())
+    assert spectral.shape == (8, *shape)
+    assert np.isfinite(spectral).all() and spectral.min() >= 0 and spectral.max() <= 1
+
+
+def test_the_spectral_weight_mixes_the_spectral_term_into_the_image_cues():
+    image, _ = three_regions()
+    local = cues.image_gradients(image, PostprocessConfig())
+    np.testing.assert_array_equal(cues.oriented_cues(image, PostprocessConfig()), local)
+    config = PostprocessConfig(spectral_weight=1.0)
+    # A weighted mean: the local cues weigh sum(cue_weights) = 4, the spectral term 1.
+    spectral = cues.spectral_gradients(local.max(0), config)
+    np.testing.assert_allclose(cues.oriented_cues(image, config), 0.8 * local + 0.2 * spectral,
+                               atol=1e-6)
+    assert np.abs(spectral - local).max() > 0.1

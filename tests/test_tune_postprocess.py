@@ -70,6 +70,21 @@ def test_each_cue_weighting_gets_its_own_ablation(tool, split, tmp_path):
     assert "SC ODS vs no net" in result.output
 
 
+def test_each_spectral_setting_gets_its_own_ablation(tool, split, tmp_path):
+    out = tmp_path / "rows.json"
+    result = CliRunner().invoke(tool.main, [
+        "--bsds", str(split), "--nthresh", "5", "--jobs", "0", "--json", str(out),
+        "--grid", "postprocess.spectral_weight=0,1"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())
+    assert [r["setting"] for r in rows[:2]] == [["without the network", "spectral_weight=0.0"],
+                                                ["without the network", "spectral_weight=1.0"]]
+    assert len(rows) == 4
+    for no_net, row in zip(rows[:2], rows[2:], strict=True):
+        assert row["sc_ods_vs_no_net"] == pytest.approx(
+            row["summary"]["SC"]["ODS"] - no_net["summary"]["SC"]["ODS"])
+
+
 def test_a_cue_parameter_that_varies_is_refused(tool, split):
     result = CliRunner().invoke(tool.main, [
         "--bsds", str(split), "--jobs", "0", "--grid", "postprocess.textons=8,16"])

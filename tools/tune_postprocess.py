@@ -8,9 +8,10 @@ per image and the CRF once per CRF setting.
 
 Starts from the model's own config (or --config); prints one row per combination, after a row
 for the same post-processing without the network (the image cues' hierarchy: the ablation), one
-per `cue_weights` when those vary (`--grid 'postprocess.cue_weights=[1,1,1,1],[2,1,1,1]'`: each
-cue's gradients are computed once and mixed per weighting). Each row gives its SC ODS minus that
-of the ablation with the same cue weights.
+per setting of the image cues when those vary (`cue_weights`, and the spectral term's
+`spectral_*`; `--grid 'postprocess.cue_weights=[1,1,1,1],[2,1,1,1]'`: each cue's gradients are
+computed once and mixed per weighting, the spectral term once per weighting and rho). Each row
+gives its SC ODS minus that of the ablation with the same image cues.
 """
 
 import itertools
@@ -31,8 +32,8 @@ CUE_KEYS = ("orientations", "cue_radius", "brightness_levels", "colour_levels", 
 
 def score_settings(image_path, probabilities, gt_path, settings, nthresh):
     """One image under every PostprocessConfig of `settings`, and first without the network
-    (`ucm_from_image`: the ablation) under each of their `cue_weights` (in `weightings`' order):
-    a list of ImageScores."""
+    (`ucm_from_image`: the ablation) under each of their image cues (in `ablations`' order): a
+    list of ImageScores."""
     from wnet_tf import bsds
     from wnet_tf.images import read_image
     from wnet_tf.postprocess.crf import dense_crf
@@ -40,7 +41,9 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
         boundary_strength,
         cue_gradients,
         mix_gradients,
+        spectral_gradients,
         weighted_cues,
+        with_spectral,
         wnet_gradients,
     )
     from wnet_tf.postprocess.hierarchy import grid_edges, ucm_from_edges, ucm_from_strength
@@ -53,20 +56,28 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
     def score(ucm2):
         return bsds.score_image(ground_truth, bsds.cut_hierarchy(ucm2, thresholds), name)
 
-    # The image cues' parameters other than their weights are not tuned here: each cue's
-    # gradients are computed once and mixed per `cue_weights`; the CRF once per CRF setting,
-    # the W-Net cue once per (CRF, source), and mixed per setting; the source's class
+    # The image cues' parameters other than their weights and the spectral term's are not tuned
+    # here: each cue's gradients are computed once and mixed per `cue_weights`, the spectral
+    # term once per (weights, rho, vectors) and mixed per `spectral_weight`; the CRF once per
+    # CRF setting, the W-Net cue once per (CRF, source), and mixed per setting; the source's class
     # probabilities also serve the merging (`wnet_region_weight`).
     per_cue = cue_gradients(image, settings[0])
-    image_parts, scores = {}, []
-    for config in weightings(settings):
-        image_part = image_parts[config.cue_weights] = weighted_cues(per_cue, config.cue_weights)
+    local, spectral, image_parts, scores = {}, {}, {}, []
+    for config in ablations(settings):
+        w = config.cue_weights
+        if w not in local:
+            local[w] = weighted_cues(per_cue, w)
+        sp = (w, config.spectral_rho, config.spectral_vectors)
+        if config.spectral_weight > 0 and sp not in spectral:
+            spectral[sp] = spectral_gradients(local[w].max(0), config)
+        image_part = image_parts[image_key(config)] = with_spectral(local[w], config,
+                                                                    spectral.get(sp))
         graph, weights, orientations = grid_edges(*boundary_strength(image_part))
         scores.append(score(ucm_from_edges(graph, image.shape[:2], weights,
                                            orientations if config.oriented_watershed else None)))
     marginals, wnet = {}, {}
     for config in settings:
-        image_part = image_parts[config.cue_weights]
+        image_part = image_parts[image_key(config)]
         crf = tuple(getattr(config, k) for k in CRF_KEYS)
         if crf not in marginals:
             marginals[crf] = dense_crf(image, probabilities, config)
@@ -82,12 +93,24 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
     return scores
 
 
-def weightings(settings):
-    """The first setting of each `cue_weights` among `settings`: one ablation row each."""
+IMAGE_KEYS = ("cue_weights", "spectral_weight", "spectral_rho", "spectral_vectors")
+
+
+def image_key(setting):
+    """What the image cues of a setting depend on beyond CUE_KEYS: one ablation per value."""
+    return tuple(getattr(setting, k) for k in IMAGE_KEYS)
+
+
+def ablations(settings):
+    """The first setting of each `image_key` among `settings`: one ablation row each."""
     first = {}
     for setting in settings:
-        first.setdefault(setting.cue_weights, setting)
+        first.setdefault(image_key(setting), setting)
     return list(first.values())
+
+
+def _value(v):
+    return list(v) if isinstance(v, tuple) else v
 
 
 def _grid(items):
@@ -132,8 +155,9 @@ def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_
     for key in CUE_KEYS:
         if len({getattr(s, key) for s in settings}) > 1:
             raise click.BadParameter(f"postprocess.{key}: the image cues are computed once per "
-                                     "image; only their cue_weights can vary", param_hint="--grid")
-    ablations = weightings(settings)
+                                     "image; only their cue_weights and the spectral term's "
+                                     "settings can vary", param_hint="--grid")
+    no_nets = ablations(settings)
     images = find_images(root / "images" / split)
     gt_dir = root / "groundTruth" / split
     def prepare(path):
@@ -150,22 +174,23 @@ def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_
     click.echo("| setting | SC ODS | SC OIS | PRI ODS | PRI OIS | VI ODS | VI OIS "
                "| SC ODS vs no net |")
     click.echo("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    no_net = {}  # cue_weights -> SC ODS of the image cues alone
-    labels = [("without the network",) + ((f"cue_weights={list(a.cue_weights)}",)
-                                          if len(ablations) > 1 else ()) for a in ablations]
-    named = [*zip(labels, ablations, strict=True), *zip(combos, settings, strict=True)]
+    no_net = {}  # image_key -> SC ODS of the image cues alone
+    varying = [k for i, k in enumerate(IMAGE_KEYS) if len({image_key(a)[i] for a in no_nets}) > 1]
+    labels = [("without the network", *(f"{k}={_value(getattr(a, k))}" for k in varying))
+              for a in no_nets]
+    named = [*zip(labels, no_nets, strict=True), *zip(combos, settings, strict=True)]
     for i, (combo, setting) in enumerate(named):
         summary = bsds.summarize([results[n][i] for n in names],
                                  bsds.ucm_thresholds(nthresh)).summary
         figures = [summary[m][k] for m in ("SC", "PRI", "VI") for k in ("ODS", "OIS")]
-        gain = figures[0] - no_net.setdefault(setting.cue_weights, figures[0])
+        gain = figures[0] - no_net.setdefault(image_key(setting), figures[0])
         row = {"setting": list(combo), "summary": summary}
-        if i >= len(ablations):
+        if i >= len(no_nets):
             row["sc_ods_vs_no_net"] = gain
         rows.append(row)
         click.echo(f"| {' '.join(combo) or 'as configured'} | "
                    + " | ".join(f"{x:.3f}" for x in figures)
-                   + (f" | {gain:+.3f} |" if i >= len(ablations) else " | |"))
+                   + (f" | {gain:+.3f} |" if i >= len(no_nets) else " | |"))
     if json_path:
         Path(json_path).write_text(json.dumps(rows, indent=1) + "\n")
 

@@ -215,7 +215,13 @@ class PostprocessConfig:
     textons: int = 16  # k-means clusters of filter-bank responses, per image
     # brightness, colour a, colour b, texture; gPb learns these, here they are equal.
     cue_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
-    seed: int = 0  # texton k-means
+    seed: int = 0  # texton k-means, and the eigensolver's start
+    # gPb's spectral term (sPb, `cues.spectral_gradients`): its weight beside the four local
+    # cues' `cue_weights`; 0 leaves it out (the paper's step 2 names no such term). Its
+    # affinities are exp(-intervening contour / rho), from `spectral_vectors` eigenvectors.
+    spectral_weight: float = 0.0
+    spectral_rho: float = 0.1  # gPb's
+    spectral_vectors: int = 16  # gPb's
     # The share of its cue strength an edge keeps when it is not on a boundary of the CRF's
     # argmax. 0 is the paper's step 2 (boundary strength only on the CRF's boundaries): the finest
     # regions are then the CRF's. Above 0 every cue edge stays in the hierarchy, the W-Net's
@@ -270,6 +276,11 @@ class PostprocessConfig:
         w = self.cue_weights
         _check(len(w) == 4 and all(x >= 0 for x in w) and sum(w) > 0, p + "cue_weights",
                list(w), "4 weights >= 0 (brightness, colour a, colour b, texture), not all 0")
+        _check(self.spectral_weight >= 0, p + "spectral_weight", self.spectral_weight,
+               "a number >= 0")
+        _check(self.spectral_rho > 0, p + "spectral_rho", self.spectral_rho, "a positive number")
+        _check(self.spectral_vectors >= 1, p + "spectral_vectors", self.spectral_vectors,
+               "an integer >= 1")
         _check(0.0 <= self.gpb_weight <= 1.0, p + "gpb_weight", self.gpb_weight,
                "a number in [0, 1]")
         _check(self.wnet_cue_weight >= 0, p + "wnet_cue_weight", self.wnet_cue_weight,
