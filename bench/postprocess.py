@@ -4,6 +4,8 @@ image on one core, and the 200-image test set through `wnet-tf postprocess`'s po
     python bench/postprocess.py [--data BSDS500_ROOT] [--json PATH] [--only I ...]
 
 Targets on the 2-core reference machine: CRF <= 1 s and hierarchy <= 2 s per image, one core.
+The spectral term (`postprocess.spectral_weight`, off by default) has its own row, to price it:
+an eigenproblem per image, not held to that target.
 
 Until a trained model is exported, W-Net's softmax is a stand-in (`standin_softmax`: soft k-means
 of Lab colour and position, K = 20, computed before the clock starts). The CRF's cost depends on
@@ -30,7 +32,8 @@ def configs(data):
                 {"part": "hierarchy", "variant": "W-Net", "images": 10},
                 {"part": "hierarchy", "variant": "W-Net+ucm", "images": 10},
                 {"part": "hierarchy", "variant": "W-Net, class-aware merging 0.3", "images": 10},
-                {"part": "hierarchy", "variant": "image cues only", "images": 10}]
+                {"part": "hierarchy", "variant": "image cues only", "images": 10},
+                {"part": "hierarchy", "variant": "image cues + spectral term", "images": 10}]
     pool = [{"part": "CRF + hierarchy + files", "variant": "W-Net", "images": 40}]
     return [{**c, "data": data} for c in one_core + pool]
 
@@ -87,6 +90,9 @@ def measure(config):
         def run(i):
             if config["variant"] == "image cues only":
                 hierarchy.ucm_from_image(images[i], cfg)
+            elif config["variant"] == "image cues + spectral term":
+                # gPb's sPb: an eigenproblem on 2x2 cells per image (`cues.spectral_gradients`).
+                hierarchy.ucm_from_image(images[i], dataclasses.replace(cfg, spectral_weight=4.0))
             elif config["variant"].startswith("W-Net, class-aware"):
                 # The merging's Python callback per merge is what this row prices.
                 aware = dataclasses.replace(cfg, wnet_region_weight=0.3)

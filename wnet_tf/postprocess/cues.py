@@ -12,8 +12,8 @@ radii are the same radius on a 2x2-sum-pooled histogram pyramid, upsampled back.
 
 The spectral term, gPb's "sPb" (section 3.2), is optional (`spectral_weight` > 0, off by
 default): the oriented gradients of the leading eigenvectors of an intervening-contour affinity
-matrix built on the local cues' strength, computed on 2x2 cells for a BSDS image (40,000 nodes,
-about 2 s, where gPb's full-resolution eigenproblem takes minutes).
+matrix built on the local cues' strength, computed on 2x2 cells for a BSDS image (40,000 nodes:
+about 1.5 s at gPb's rho, where gPb's full-resolution eigenproblem takes minutes).
 
 Left out, on purpose: gPb's learned cue weights (equal weights here), its Gaussian smoothing of
 histograms (soft binning instead), its non-maximum suppression (the watershed localises
