@@ -74,13 +74,18 @@ def test_each_spectral_setting_gets_its_own_ablation(tool, split, tmp_path):
     out = tmp_path / "rows.json"
     result = CliRunner().invoke(tool.main, [
         "--bsds", str(split), "--nthresh", "5", "--jobs", "0", "--json", str(out),
-        "--grid", "postprocess.spectral_weight=0,1"])
+        "--grid", "postprocess.spectral_weight=0,1", "--grid", "postprocess.spectral_rho=0.1,0.2"])
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text())
-    assert [r["setting"] for r in rows[:2]] == [["without the network", "spectral_weight=0.0"],
-                                                ["without the network", "spectral_weight=1.0"]]
-    assert len(rows) == 4
-    for no_net, row in zip(rows[:2], rows[2:], strict=True):
+    # rho does not matter while the weight is 0: one ablation there, one per rho at weight 1.
+    assert [r["setting"] for r in rows[:3]] == [
+        ["without the network", "spectral_weight=0.0"],
+        ["without the network", "spectral_weight=1.0", "spectral_rho=0.1"],
+        ["without the network", "spectral_weight=1.0", "spectral_rho=0.2"]]
+    assert len(rows) == 7
+    for row in rows[3:]:
+        weight = "weight=1" in row["setting"][0]
+        no_net = rows[1 + ("rho=0.2" in row["setting"][1])] if weight else rows[0]
         assert row["sc_ods_vs_no_net"] == pytest.approx(
             row["summary"]["SC"]["ODS"] - no_net["summary"]["SC"]["ODS"])
 

@@ -97,8 +97,10 @@ IMAGE_KEYS = ("cue_weights", "spectral_weight", "spectral_rho", "spectral_vector
 
 
 def image_key(setting):
-    """What the image cues of a setting depend on beyond CUE_KEYS: one ablation per value."""
-    return tuple(getattr(setting, k) for k in IMAGE_KEYS)
+    """What the image cues of a setting depend on beyond CUE_KEYS: one ablation per value. The
+    spectral term's rho and vectors do not matter while its weight is 0."""
+    key = tuple(getattr(setting, k) for k in IMAGE_KEYS)
+    return key if setting.spectral_weight > 0 else key[:2] + (None, None)
 
 
 def ablations(settings):
@@ -175,8 +177,10 @@ def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_
                "| SC ODS vs no net |")
     click.echo("| --- | --- | --- | --- | --- | --- | --- | --- |")
     no_net = {}  # image_key -> SC ODS of the image cues alone
-    varying = [k for i, k in enumerate(IMAGE_KEYS) if len({image_key(a)[i] for a in no_nets}) > 1]
-    labels = [("without the network", *(f"{k}={_value(getattr(a, k))}" for k in varying))
+    varying = [i for i in range(len(IMAGE_KEYS))
+               if len({image_key(a)[i] for a in no_nets} - {None}) > 1]
+    labels = [("without the network", *(f"{IMAGE_KEYS[i]}={_value(image_key(a)[i])}"
+                                        for i in varying if image_key(a)[i] is not None))
               for a in no_nets]
     named = [*zip(labels, no_nets, strict=True), *zip(combos, settings, strict=True)]
     for i, (combo, setting) in enumerate(named):

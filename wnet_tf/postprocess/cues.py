@@ -351,16 +351,15 @@ def spectral_gradients(strength: np.ndarray, config: PostprocessConfig) -> np.nd
     vectors = (u[:, order] / np.sqrt(degree)[:, None]).T.reshape(-1, *cells.shape)
     phi = np.pi * np.arange(config.orientations) / config.orientations
     sigma = float(f)
-    total = np.float32(0.0)
-    for v, weight in zip(vectors, 1.0 / np.sqrt(lam), strict=True):
+    weights = 1.0 / np.sqrt(lam)
+    for v, weight in zip(vectors, weights, strict=True):
         v = ndimage.zoom(v, f, order=1)[:h, :w]
         v = (v - v.min()) / max(float(v.max() - v.min()), _EPS)
         dy = ndimage.gaussian_filter(v, sigma, order=(1, 0))
         dx = ndimage.gaussian_filter(v, sigma, order=(0, 1))
         out += np.float32(weight) * np.abs(np.cos(phi)[:, None, None] * dx
                                            + np.sin(phi)[:, None, None] * dy)
-        total += np.float32(weight)
-    out *= np.float32(sigma * np.sqrt(2 * np.pi)) / total
+    out *= np.float32(sigma * np.sqrt(2 * np.pi)) / weights.astype(np.float32).sum()
     return np.clip(out, 0.0, 1.0)
 
 
@@ -374,8 +373,7 @@ def with_spectral(local: np.ndarray, config: PostprocessConfig,
         return local
     if spectral is None:
         spectral = spectral_gradients(local.max(0), config)
-    total = sum(config.cue_weights)
-    return (total * local + s * spectral) / np.float32(total + s)
+    return _weighted_mean(local, sum(config.cue_weights), spectral, s)
 
 
 def mix_gradients(image_part: np.ndarray, wnet_part: np.ndarray | None,
@@ -385,7 +383,11 @@ def mix_gradients(image_part: np.ndarray, wnet_part: np.ndarray | None,
     w, total = config.wnet_cue_weight, sum(config.cue_weights) + config.spectral_weight
     if wnet_part is None or w == 0:
         return image_part
-    return (total * image_part + w * wnet_part) / np.float32(total + w)
+    return _weighted_mean(image_part, total, wnet_part, w)
+
+
+def _weighted_mean(a: np.ndarray, weight_a: float, b: np.ndarray, weight_b: float) -> np.ndarray:
+    return (weight_a * a + weight_b * b) / np.float32(weight_a + weight_b)
 
 
 def oriented_cues(image: np.ndarray, config: PostprocessConfig,
