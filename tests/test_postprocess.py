@@ -221,6 +221,7 @@ def test_wnet_plus_ucm_combines_the_two_boundary_maps(combine, oriented):
     ("postprocess.spectral_weight=-1", "postprocess.spectral_weight"),
     ("postprocess.spectral_rho=0", "postprocess.spectral_rho"),
     ("postprocess.spectral_vectors=0", "postprocess.spectral_vectors"),
+    ("postprocess.spectral_thin=1", "postprocess.spectral_thin"),
 ])
 def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -798,6 +799,37 @@ def test_the_spectral_term_of_degenerate_sizes_is_finite(shape):
     spectral = cues.spectral_gradients(strength, PostprocessConfig())
     assert spectral.shape == (8, *shape)
     assert np.isfinite(spectral).all() and spectral.min() >= 0 and spectral.max() <= 1
+
+
+def test_thinning_keeps_the_ridge_along_each_normal():
+    # A blurred vertical line (normal along the columns, angle 0) and a blurred horizontal one
+    # (normal along the rows, angle pi/2): only their centre lines survive.
+    ramp = np.array([0.2, 0.5, 1.0, 0.5, 0.2], np.float32)
+    strength = np.zeros((20, 20), np.float32)
+    strength[:, 3:8] = ramp
+    strength[12:17, :] = np.maximum(strength[12:17, :], ramp[:, None] * 0.8)
+    orientation = np.zeros((20, 20))
+    orientation[10:, 9:] = np.pi / 2
+    ridges = cues.thin(strength, orientation)
+    np.testing.assert_array_equal(ridges[:10, 5], strength[:10, 5])  # the vertical centre line
+    assert not ridges[:10, [3, 4, 6, 7]].any()
+    np.testing.assert_array_equal(ridges[14, 9:], strength[14, 9:])  # the horizontal one
+    assert not ridges[[12, 13, 15, 16], 9:].any()
+    assert ridges.dtype == np.float32
+
+
+def test_the_spectral_term_measures_thinned_strength_only_when_asked():
+    image, _ = three_regions()
+    local = cues.image_gradients(image, PostprocessConfig())
+    strength, orientation = cues.boundary_strength(local)
+    np.testing.assert_array_equal(cues.spectral_strength(local, PostprocessConfig()), strength)
+    thinned = cues.spectral_strength(local, PostprocessConfig(spectral_thin=True))
+    np.testing.assert_array_equal(thinned, cues.thin(strength, orientation))
+    assert 0 < (thinned > 0).sum() < 0.5 * (strength > 0).sum()
+    config = PostprocessConfig(spectral_weight=1.0, spectral_thin=True)
+    spectral = cues.spectral_gradients(thinned, config)
+    np.testing.assert_allclose(cues.oriented_cues(image, config), 0.8 * local + 0.2 * spectral,
+                               atol=1e-6)
 
 
 def test_the_spectral_weight_mixes_the_spectral_term_into_the_image_cues():

@@ -90,6 +90,21 @@ def test_each_spectral_setting_gets_its_own_ablation(tool, split, tmp_path):
             row["summary"]["SC"]["ODS"] - no_net["summary"]["SC"]["ODS"])
 
 
+def test_thinning_gets_its_own_ablation_only_with_a_spectral_term(tool, split, tmp_path):
+    out = tmp_path / "rows.json"
+    result = CliRunner().invoke(tool.main, [
+        "--bsds", str(split), "--nthresh", "5", "--jobs", "0", "--json", str(out),
+        "--grid", "postprocess.spectral_weight=0,1",
+        "--grid", "postprocess.spectral_thin=false,true"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())
+    assert [r["setting"] for r in rows[:3]] == [
+        ["without the network", "spectral_weight=0.0"],
+        ["without the network", "spectral_weight=1.0", "spectral_thin=False"],
+        ["without the network", "spectral_weight=1.0", "spectral_thin=True"]]
+    assert len(rows) == 7
+
+
 def test_a_cue_parameter_that_varies_is_refused(tool, split):
     result = CliRunner().invoke(tool.main, [
         "--bsds", str(split), "--jobs", "0", "--grid", "postprocess.textons=8,16"])

@@ -42,6 +42,7 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
         cue_gradients,
         mix_gradients,
         spectral_gradients,
+        spectral_strength,
         weighted_cues,
         with_spectral,
         wnet_gradients,
@@ -67,9 +68,9 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
         w = config.cue_weights
         if w not in local:
             local[w] = weighted_cues(per_cue, w)
-        sp = (w, config.spectral_rho, config.spectral_vectors)
+        sp = (w, config.spectral_rho, config.spectral_vectors, config.spectral_thin)
         if config.spectral_weight > 0 and sp not in spectral:
-            spectral[sp] = spectral_gradients(local[w].max(0), config)
+            spectral[sp] = spectral_gradients(spectral_strength(local[w], config), config)
         image_part = image_parts[image_key(config)] = with_spectral(local[w], config,
                                                                     spectral.get(sp))
         graph, weights, orientations = grid_edges(*boundary_strength(image_part))
@@ -93,14 +94,15 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
     return scores
 
 
-IMAGE_KEYS = ("cue_weights", "spectral_weight", "spectral_rho", "spectral_vectors")
+IMAGE_KEYS = ("cue_weights", "spectral_weight", "spectral_rho", "spectral_vectors",
+              "spectral_thin")
 
 
 def image_key(setting):
     """What the image cues of a setting depend on beyond CUE_KEYS: one ablation per value. The
-    spectral term's rho and vectors do not matter while its weight is 0."""
+    spectral term's other keys do not matter while its weight is 0."""
     key = tuple(getattr(setting, k) for k in IMAGE_KEYS)
-    return key if setting.spectral_weight > 0 else key[:2] + (None, None)
+    return key if setting.spectral_weight > 0 else key[:2] + (None,) * (len(key) - 2)
 
 
 def ablations(settings):

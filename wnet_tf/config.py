@@ -222,6 +222,9 @@ class PostprocessConfig:
     spectral_weight: float = 0.0
     spectral_rho: float = 0.1  # gPb's
     spectral_vectors: int = 16  # gPb's
+    # Thin the strength to its ridges along each pixel's normal before the affinities, as gPb
+    # does (its intervening contours run on non-maximum-suppressed mPb); false: the strength as is.
+    spectral_thin: bool = False
     # The share of its cue strength an edge keeps when it is not on a boundary of the CRF's
     # argmax. 0 is the paper's step 2 (boundary strength only on the CRF's boundaries): the finest
     # regions are then the CRF's. Above 0 every cue edge stays in the hierarchy, the W-Net's

@@ -363,6 +363,27 @@ def spectral_gradients(strength: np.ndarray, config: PostprocessConfig) -> np.nd
     return np.clip(out, 0.0, 1.0)
 
 
+def thin(strength: np.ndarray, orientation: np.ndarray) -> np.ndarray:
+    """Non-maximum suppression: `strength` (H, W) where it is at least both neighbours along the
+    pixel's normal (`orientation`, radians in (column, row) coordinates, rounded to the 8
+    neighbours; outside the image counts as 0), 0 elsewhere: ridges one or two pixels wide."""
+    h, w = strength.shape
+    padded = np.pad(strength, 1)
+    dx = np.rint(np.cos(orientation)).astype(int)
+    dy = np.rint(np.sin(orientation)).astype(int)
+    rows, cols = np.mgrid[1:h + 1, 1:w + 1]
+    ridge = ((strength >= padded[rows + dy, cols + dx])
+             & (strength >= padded[rows - dy, cols - dx]))
+    return np.where(ridge, strength, np.float32(0)).astype(strength.dtype)
+
+
+def spectral_strength(local: np.ndarray, config: PostprocessConfig) -> np.ndarray:
+    """What the spectral term's affinities are measured on: the local cues' (orientations, H, W)
+    strength, thinned to its ridges with `spectral_thin` (gPb's non-maximum suppression)."""
+    strength, orientation = boundary_strength(local)
+    return thin(strength, orientation) if config.spectral_thin else strength
+
+
 def with_spectral(local: np.ndarray, config: PostprocessConfig,
                   spectral: np.ndarray | None = None) -> np.ndarray:
     """The image cues: the local cues (`image_gradients`, or `weighted_cues`) and, with
@@ -372,7 +393,7 @@ def with_spectral(local: np.ndarray, config: PostprocessConfig,
     if s == 0:
         return local
     if spectral is None:
-        spectral = spectral_gradients(local.max(0), config)
+        spectral = spectral_gradients(spectral_strength(local, config), config)
     return _weighted_mean(local, sum(config.cue_weights), spectral, s)
 
 
