@@ -13,12 +13,13 @@ radii are the same radius on a 2x2-sum-pooled histogram pyramid, upsampled back.
 The spectral term, gPb's "sPb" (section 3.2), is optional (`spectral_weight` > 0, off by
 default): the oriented gradients of the leading eigenvectors of an intervening-contour affinity
 matrix built on the local cues' strength, computed on 2x2 cells for a BSDS image (40,000 nodes:
-about 1.5 s at gPb's rho, where gPb's full-resolution eigenproblem takes minutes).
+about 1.5 s at gPb's rho, where gPb's full-resolution eigenproblem takes minutes). As in gPb, its
+affinities may be measured on the strength thinned by non-maximum suppression (`spectral_thin`).
 
 Left out, on purpose: gPb's learned cue weights (equal weights here), its Gaussian smoothing of
-histograms (soft binning instead), its non-maximum suppression (the watershed localises
-boundaries) and its sigmoid calibration (values stay chi-square distances in [0, 1]). Textons are
-clustered per image, not from a universal dictionary.
+histograms (soft binning instead), its non-maximum suppression of the cues themselves (the
+watershed localises boundaries) and its sigmoid calibration (values stay chi-square distances in
+[0, 1]). Textons are clustered per image, not from a universal dictionary.
 """
 
 from __future__ import annotations
