@@ -818,6 +818,19 @@ def test_thinning_keeps_the_ridge_along_each_normal():
     assert ridges.dtype == np.float32
 
 
+def test_thinning_the_image_cues_leaves_one_line_on_each_step():
+    # The orientations `boundary_strength` gives are the ones `thin` reads: a vertical and a
+    # horizontal colour step, each thinned to the line where it is.
+    image = np.zeros((40, 60, 3), np.float32)
+    image[:25, :30], image[:25, 30:] = (0.1, 0.3, 0.8), (0.9, 0.2, 0.1)
+    image[25:, :30], image[25:, 30:] = (0.5, 0.9, 0.2), (0.2, 0.2, 0.2)
+    local = cues.image_gradients(image, PostprocessConfig())
+    ridges = cues.thin(*cues.boundary_strength(local))
+    assert (local.max(0)[10] > 0.05).sum() > 20  # the strength itself is wide
+    np.testing.assert_array_equal(np.flatnonzero(ridges[10] > 0.05), [30])
+    np.testing.assert_array_equal(np.flatnonzero(ridges[:, 10] > 0.05), [24])
+
+
 def test_the_spectral_term_measures_thinned_strength_only_when_asked():
     image, _ = three_regions()
     local = cues.image_gradients(image, PostprocessConfig())
