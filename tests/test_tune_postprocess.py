@@ -49,14 +49,19 @@ def test_grid_keeps_list_values_whole(tool):
     ]
 
 
-def test_each_cue_weighting_gets_its_own_ablation(tool, split, tmp_path):
+def run_grid(tool, split, tmp_path, *grids):
+    """The tool on `split` with `--grid` per item of `grids` (5 thresholds, in process): its
+    printed table and its JSON rows."""
     out = tmp_path / "rows.json"
-    result = CliRunner().invoke(tool.main, [
-        "--bsds", str(split), "--nthresh", "5", "--jobs", "0", "--json", str(out),
-        "--grid", "postprocess.cue_weights=[1,1,1,1],[0,0,0,1]",
-        "--grid", "postprocess.wnet_region_weight=0,0.3"])
+    args = ["--bsds", str(split), "--nthresh", "5", "--jobs", "0", "--json", str(out)]
+    result = CliRunner().invoke(tool.main, args + [a for g in grids for a in ("--grid", g)])
     assert result.exit_code == 0, result.output
-    rows = json.loads(out.read_text())
+    return result.output, json.loads(out.read_text())
+
+
+def test_each_cue_weighting_gets_its_own_ablation(tool, split, tmp_path):
+    output, rows = run_grid(tool, split, tmp_path, "postprocess.cue_weights=[1,1,1,1],[0,0,0,1]",
+                            "postprocess.wnet_region_weight=0,0.3")
     assert [r["setting"][0] for r in rows[:2]] == ["without the network"] * 2
     assert [r["setting"][1] for r in rows[:2]] == ["cue_weights=[1.0, 1.0, 1.0, 1.0]",
                                                      "cue_weights=[0.0, 0.0, 0.0, 1.0]"]
@@ -67,16 +72,12 @@ def test_each_cue_weighting_gets_its_own_ablation(tool, split, tmp_path):
         no_net = rows[0] if "[1,1,1,1]" in row["setting"][0] else rows[1]
         assert row["sc_ods_vs_no_net"] == pytest.approx(
             row["summary"]["SC"]["ODS"] - no_net["summary"]["SC"]["ODS"])
-    assert "SC ODS vs no net" in result.output
+    assert "SC ODS vs no net" in output
 
 
 def test_each_spectral_setting_gets_its_own_ablation(tool, split, tmp_path):
-    out = tmp_path / "rows.json"
-    result = CliRunner().invoke(tool.main, [
-        "--bsds", str(split), "--nthresh", "5", "--jobs", "0", "--json", str(out),
-        "--grid", "postprocess.spectral_weight=0,1", "--grid", "postprocess.spectral_rho=0.1,0.2"])
-    assert result.exit_code == 0, result.output
-    rows = json.loads(out.read_text())
+    _, rows = run_grid(tool, split, tmp_path, "postprocess.spectral_weight=0,1",
+                       "postprocess.spectral_rho=0.1,0.2")
     # rho does not matter while the weight is 0: one ablation there, one per rho at weight 1.
     assert [r["setting"] for r in rows[:3]] == [
         ["without the network", "spectral_weight=0.0"],
@@ -91,13 +92,8 @@ def test_each_spectral_setting_gets_its_own_ablation(tool, split, tmp_path):
 
 
 def test_thinning_gets_its_own_ablation_only_with_a_spectral_term(tool, split, tmp_path):
-    out = tmp_path / "rows.json"
-    result = CliRunner().invoke(tool.main, [
-        "--bsds", str(split), "--nthresh", "5", "--jobs", "0", "--json", str(out),
-        "--grid", "postprocess.spectral_weight=0,1",
-        "--grid", "postprocess.spectral_thin=false,true"])
-    assert result.exit_code == 0, result.output
-    rows = json.loads(out.read_text())
+    _, rows = run_grid(tool, split, tmp_path, "postprocess.spectral_weight=0,1",
+                       "postprocess.spectral_thin=false,true")
     assert [r["setting"] for r in rows[:3]] == [
         ["without the network", "spectral_weight=0.0"],
         ["without the network", "spectral_weight=1.0", "spectral_thin=False"],

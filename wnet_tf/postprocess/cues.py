@@ -381,8 +381,9 @@ def thin(strength: np.ndarray, orientation: np.ndarray) -> np.ndarray:
 def spectral_strength(local: np.ndarray, config: PostprocessConfig) -> np.ndarray:
     """What the spectral term's affinities are measured on: the local cues' (orientations, H, W)
     strength, thinned to its ridges with `spectral_thin` (gPb's non-maximum suppression)."""
-    strength, orientation = boundary_strength(local)
-    return thin(strength, orientation) if config.spectral_thin else strength
+    if not config.spectral_thin:
+        return local.max(0)  # the orientations are needed only to thin
+    return thin(*boundary_strength(local))
 
 
 def with_spectral(local: np.ndarray, config: PostprocessConfig,
