@@ -222,6 +222,7 @@ def test_wnet_plus_ucm_combines_the_two_boundary_maps(combine, oriented):
     ("postprocess.spectral_rho=0", "postprocess.spectral_rho"),
     ("postprocess.spectral_vectors=0", "postprocess.spectral_vectors"),
     ("postprocess.spectral_thin=1", "postprocess.spectral_thin"),
+    ("postprocess.wnet_affinity_weight=-0.1", "postprocess.wnet_affinity_weight"),
 ])
 def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -843,6 +844,59 @@ def test_the_spectral_term_measures_thinned_strength_only_when_asked():
     spectral = cues.spectral_gradients(thinned, config)
     np.testing.assert_allclose(cues.oriented_cues(image, config), 0.8 * local + 0.2 * spectral,
                                atol=1e-6)
+
+
+def test_the_network_classes_lower_the_affinity_by_their_hellinger_distance():
+    strength = np.zeros((8, 8), np.float32)
+    strength[:, 5] = 0.5  # a contour between columns 4 and 6
+    p = np.zeros((8, 8, 3), np.float32)
+    p[:, :3] = (1, 0, 0)  # columns 0-2 one class, columns 3-7 half and half
+    p[:, 3:] = (0, 0.5, 0.5)
+    plain = cues.intervening_contour_affinity(strength, 3, 0.5).toarray()
+    w = cues.intervening_contour_affinity(strength, 3, 0.5, np.sqrt(p), 0.4).toarray()
+
+    def at(r, c):
+        return r * 8 + c
+
+    assert w[at(2, 0), at(2, 2)] == pytest.approx(1.0)  # same class, no contour
+    assert w[at(2, 2), at(2, 3)] == pytest.approx(np.exp(-0.4 / 0.5))  # squared Hellinger 1
+    assert w[at(2, 4), at(2, 6)] == pytest.approx(np.exp(-0.5 / 0.5))  # the contour alone
+    assert w[at(2, 2), at(2, 4)] == pytest.approx(np.exp(-0.4 / 0.5))
+    np.testing.assert_array_equal(w != 0, plain != 0)  # the same pairs, only their weights
+    np.testing.assert_allclose(w, w.T)
+    np.testing.assert_array_equal(cues.intervening_contour_affinity(strength, 3, 0.5, np.sqrt(p),
+                                                                    0.0).toarray(), plain)
+
+
+def test_the_spectral_term_parts_what_the_network_parts_only_when_asked():
+    # No contour at all: without the network the term has nothing to part; with the network's
+    # two classes (left and right halves) in the affinities, it peaks on their boundary.
+    strength = np.random.default_rng(0).uniform(0, 0.02, (40, 60)).astype(np.float32)
+    p = np.zeros((40, 60, 2), np.float32)
+    p[:, :30, 0] = p[:, 30:, 1] = 1.0
+    plain = PostprocessConfig(spectral_vectors=4)
+    informed = PostprocessConfig(spectral_vectors=4, wnet_affinity_weight=0.5)
+    np.testing.assert_array_equal(cues.spectral_gradients(strength, plain, p),
+                                  cues.spectral_gradients(strength, plain))
+    np.testing.assert_array_equal(cues.spectral_gradients(strength, informed),
+                                  cues.spectral_gradients(strength, plain))
+    across = cues.spectral_gradients(strength, informed, p)[0]
+    assert across[:, 28:32].max(1).min() > 0.3
+    assert np.median(across[:, 28:32].max(1)) > 5 * np.median(across[:, 5:20])
+
+
+def test_the_network_enters_the_spectral_term_through_oriented_cues():
+    image, truth = three_regions()
+    probabilities = crafted_softmax(truth)
+    config = PostprocessConfig(spectral_weight=1.0, wnet_affinity_weight=0.2)
+    local = cues.image_gradients(image, config)
+    spectral = cues.spectral_gradients(local.max(0), config, probabilities)
+    np.testing.assert_allclose(cues.oriented_cues(image, config, probabilities),
+                               0.8 * local + 0.2 * spectral, atol=1e-6)
+    assert np.abs(spectral - cues.spectral_gradients(local.max(0), config)).max() > 0.01
+    # Without the network (the ablation) the affinities are the image's alone.
+    np.testing.assert_array_equal(cues.oriented_cues(image, config),
+                                  cues.oriented_cues(image, PostprocessConfig(spectral_weight=1.0)))
 
 
 def test_the_spectral_weight_mixes_the_spectral_term_into_the_image_cues():

@@ -101,6 +101,18 @@ def test_thinning_gets_its_own_ablation_only_with_a_spectral_term(tool, split, t
     assert len(rows) == 7
 
 
+def test_the_network_in_the_affinities_shares_the_plain_spectral_ablation(tool, split, tmp_path):
+    _, rows = run_grid(tool, split, tmp_path, "postprocess.spectral_weight=1",
+                       "postprocess.wnet_affinity_weight=0,0.5")
+    assert [r["setting"] for r in rows[:2]] == [
+        ["without the network"],
+        ["postprocess.spectral_weight=1", "postprocess.wnet_affinity_weight=0"]]
+    assert len(rows) == 3
+    for row in rows[1:]:
+        assert row["sc_ods_vs_no_net"] == pytest.approx(
+            row["summary"]["SC"]["ODS"] - rows[0]["summary"]["SC"]["ODS"])
+
+
 def test_a_cue_parameter_that_varies_is_refused(tool, split):
     result = CliRunner().invoke(tool.main, [
         "--bsds", str(split), "--jobs", "0", "--grid", "postprocess.textons=8,16"])

@@ -76,18 +76,25 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
         graph, weights, orientations = grid_edges(*boundary_strength(image_part))
         scores.append(score(ucm_from_edges(graph, image.shape[:2], weights,
                                            orientations if config.oriented_watershed else None)))
-    marginals, wnet = {}, {}
+    marginals, wnet, informed = {}, {}, {}
     for config in settings:
         image_part = image_parts[image_key(config)]
         crf = tuple(getattr(config, k) for k in CRF_KEYS)
         if crf not in marginals:
             marginals[crf] = dense_crf(image, probabilities, config)
         source = (crf, config.wnet_cue_source)
-        if config.wnet_cue_weight > 0 and source not in wnet:
-            wnet[source] = wnet_gradients(
-                marginals[crf] if config.wnet_cue_source == "crf" else probabilities, config)
-        oriented = mix_gradients(image_part, wnet.get(source), config)
         classes = marginals[crf] if config.wnet_cue_source == "crf" else probabilities
+        if config.wnet_cue_weight > 0 and source not in wnet:
+            wnet[source] = wnet_gradients(classes, config)
+        if config.spectral_weight > 0 and config.wnet_affinity_weight > 0:
+            # The network in the spectral term's affinities: the image part is this setting's.
+            key = (image_key(config), source, config.wnet_affinity_weight)
+            if key not in informed:
+                local_part = local[config.cue_weights]
+                informed[key] = with_spectral(local_part, config, spectral_gradients(
+                    spectral_strength(local_part, config), config, classes))
+            image_part = informed[key]
+        oriented = mix_gradients(image_part, wnet.get(source), config)
         ucm2 = ucm_from_strength(boundary_strength(oriented), marginals[crf].argmax(-1), config,
                                  probabilities=classes)
         scores.append(score(ucm2))
@@ -100,7 +107,8 @@ IMAGE_KEYS = ("cue_weights", "spectral_weight", "spectral_rho", "spectral_vector
 
 def image_key(setting):
     """What the image cues of a setting depend on beyond CUE_KEYS: one ablation per value. The
-    spectral term's other keys do not matter while its weight is 0."""
+    spectral term's other keys do not matter while its weight is 0 (nor `wnet_affinity_weight`,
+    which only the network's rows read)."""
     key = tuple(getattr(setting, k) for k in IMAGE_KEYS)
     return key if setting.spectral_weight > 0 else key[:2] + (None,) * (len(key) - 2)
 

@@ -225,6 +225,11 @@ class PostprocessConfig:
     # Thin the strength to its ridges along each pixel's normal before the affinities, as gPb
     # does (its intervening contours run on non-maximum-suppressed mPb); false: the strength as is.
     spectral_thin: bool = False
+    # The W-Net in the spectral term's affinities: W_ij = exp(-(intervening contour + w d_ij) /
+    # rho), d_ij the squared Hellinger distance between the mean class distributions (read from
+    # `wnet_cue_source`) of cells i and j, so that the eigenvectors also part what the network
+    # parts. 0: the affinities are the image's alone, as in gPb.
+    wnet_affinity_weight: float = 0.0
     # The share of its cue strength an edge keeps when it is not on a boundary of the CRF's
     # argmax. 0 is the paper's step 2 (boundary strength only on the CRF's boundaries): the finest
     # regions are then the CRF's. Above 0 every cue edge stays in the hierarchy, the W-Net's
@@ -282,6 +287,8 @@ class PostprocessConfig:
         _check(self.spectral_weight >= 0, p + "spectral_weight", self.spectral_weight,
                "a number >= 0")
         _check(self.spectral_rho > 0, p + "spectral_rho", self.spectral_rho, "a positive number")
+        _check(self.wnet_affinity_weight >= 0, p + "wnet_affinity_weight",
+               self.wnet_affinity_weight, "a number >= 0")
         _check(self.spectral_vectors >= 1, p + "spectral_vectors", self.spectral_vectors,
                "an integer >= 1")
         _check(0.0 <= self.gpb_weight <= 1.0, p + "gpb_weight", self.gpb_weight,

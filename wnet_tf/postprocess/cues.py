@@ -294,9 +294,12 @@ def half_window(radius: int) -> tuple[tuple[int, int], ...]:
                  if (dy > 0 or dx > 0) and dy * dy + dx * dx < radius * radius)
 
 
-def intervening_contour_affinity(strength: np.ndarray, radius: int, rho: float):
+def intervening_contour_affinity(strength: np.ndarray, radius: int, rho: float,
+                                 classes: np.ndarray | None = None, class_weight: float = 0.0):
     """Sparse (n, n) W of the (h, w) grid: W_ij = exp(-max strength on the segment ij / rho)
-    for pixels closer than `radius` (gPb's intervening contour cue), and 1 on the diagonal."""
+    for pixels closer than `radius` (gPb's intervening contour cue), and 1 on the diagonal.
+    With `classes` (h, w, K), square roots of class distributions, the exponent also holds
+    `class_weight` times the squared Hellinger distance between the two ends' distributions."""
     h, w = strength.shape
     index = np.arange(h * w).reshape(h, w)
     rows, cols, values = [], [], []
@@ -309,6 +312,10 @@ def intervening_contour_affinity(strength: np.ndarray, radius: int, rho: float):
         for t in range(steps + 1):  # the segment's pixels, one per step along its longer axis
             oy, ox = round(t * dy / steps), round(t * dx / steps)
             np.maximum(peak, strength[oy:h - dy + oy, x0 + ox:x1 + ox], out=peak)
+        if classes is not None and class_weight > 0:
+            overlap = np.einsum("ijk,ijk->ij", classes[:h - dy, x0:x1],
+                                classes[dy:, x0 + dx:x1 + dx])
+            peak += np.float32(class_weight) * np.clip(1.0 - overlap, 0.0, 1.0)
         rows.append(index[:h - dy, x0:x1].ravel())
         cols.append(index[dy:, x0 + dx:x1 + dx].ravel())
         values.append(np.exp(-peak.ravel() / np.float32(rho)))
@@ -317,7 +324,17 @@ def intervening_contour_affinity(strength: np.ndarray, radius: int, rho: float):
     return upper + upper.T + sparse.identity(h * w, np.float32, format="csr")
 
 
-def spectral_gradients(strength: np.ndarray, config: PostprocessConfig) -> np.ndarray:
+def _cells(x: np.ndarray, f: int, reduce) -> np.ndarray:
+    """(H, W, ...) reduced over cells of f x f pixels (edge-padded to whole cells)."""
+    h, w = x.shape[:2]
+    pad = ((0, -h % f), (0, -w % f)) + ((0, 0),) * (x.ndim - 2)
+    padded = np.pad(x, pad, mode="edge")
+    shape = (padded.shape[0] // f, f, padded.shape[1] // f, f) + x.shape[2:]
+    return reduce(padded.reshape(shape), axis=(1, 3))
+
+
+def spectral_gradients(strength: np.ndarray, config: PostprocessConfig,
+                       probabilities: np.ndarray | None = None) -> np.ndarray:
     """(orientations, H, W) float32 in [0, 1]: gPb's sPb from the local cues' (H, W) strength.
 
     The strength is max-pooled to cells of f x f pixels (SPECTRAL_CELLS; thin boundaries survive), W
@@ -326,18 +343,24 @@ def spectral_gradients(strength: np.ndarray, config: PostprocessConfig) -> np.nd
     scaled back to the image and stretched to [0, 1] as gPb does, contributes the magnitude of
     its Gaussian derivative along each orientation's normal, weighted by 1 / sqrt(lambda) (soft
     partitions with a small cut count most). The weighted mean is scaled so that a step of 1
-    gives 1, as a half-disc chi-square of a step does."""
+    gives 1, as a half-disc chi-square of a step does.
+
+    With `probabilities` (H, W, K) and `wnet_affinity_weight` > 0, the W-Net's classes join the
+    affinities (`intervening_contour_affinity`), from each cell's mean class distribution."""
     h, w = strength.shape
     f = max(1, int(np.ceil(np.sqrt(h * w / SPECTRAL_CELLS))))
-    padded = np.pad(strength, ((0, -h % f), (0, -w % f)), mode="edge")
-    cells = padded.reshape(padded.shape[0] // f, f, padded.shape[1] // f, f).max((1, 3))
+    cells = _cells(strength, f, np.max)
+    classes = None
+    if probabilities is not None and config.wnet_affinity_weight > 0:
+        classes = np.sqrt(_cells(probabilities.astype(np.float32), f, np.mean))
     n = cells.size
     k = min(config.spectral_vectors + 1, n - 1)
     out = np.zeros((config.orientations, h, w), np.float32)
     if k < 2:  # too small an image for a partition
         return out
     affinity = intervening_contour_affinity(cells.astype(np.float32), SPECTRAL_RADIUS,
-                                            config.spectral_rho)
+                                            config.spectral_rho, classes,
+                                            config.wnet_affinity_weight)
     degree = np.asarray(affinity.sum(1)).ravel()
     scale = sparse.diags(1.0 / np.sqrt(degree))
     # D^-1/2 W D^-1/2 u = (1 - lambda) u with v = D^-1/2 u: its largest eigenvalues.
@@ -387,15 +410,17 @@ def spectral_strength(local: np.ndarray, config: PostprocessConfig) -> np.ndarra
 
 
 def with_spectral(local: np.ndarray, config: PostprocessConfig,
-                  spectral: np.ndarray | None = None) -> np.ndarray:
+                  spectral: np.ndarray | None = None,
+                  probabilities: np.ndarray | None = None) -> np.ndarray:
     """The image cues: the local cues (`image_gradients`, or `weighted_cues`) and, with
     `spectral_weight` > 0, the spectral term on their strength (`spectral`, if already
-    computed from them), as one weighted mean."""
+    computed from them; with `probabilities`, the W-Net's classes in its affinities when
+    `wnet_affinity_weight` > 0), as one weighted mean."""
     s = config.spectral_weight
     if s == 0:
         return local
     if spectral is None:
-        spectral = spectral_gradients(spectral_strength(local, config), config)
+        spectral = spectral_gradients(spectral_strength(local, config), config, probabilities)
     return _weighted_mean(local, sum(config.cue_weights), spectral, s)
 
 
@@ -417,11 +442,13 @@ def oriented_cues(image: np.ndarray, config: PostprocessConfig,
                   probabilities: np.ndarray | None = None) -> np.ndarray:
     """(orientations, H, W) float32 in [0, 1]: the image cues (`image_gradients`, and the
     spectral term: `with_spectral`) and, with `probabilities` (H, W, K) and
-    `config.wnet_cue_weight` > 0, the W-Net cue (`wnet_gradients`), mixed by `mix_gradients`."""
+    `config.wnet_cue_weight` > 0, the W-Net cue (`wnet_gradients`), mixed by `mix_gradients`;
+    with `config.wnet_affinity_weight` > 0 the probabilities also enter the spectral term."""
     wnet = None
     if probabilities is not None and config.wnet_cue_weight > 0:
         wnet = wnet_gradients(probabilities, config)
-    return mix_gradients(with_spectral(image_gradients(image, config), config), wnet, config)
+    image_part = with_spectral(image_gradients(image, config), config, probabilities=probabilities)
+    return mix_gradients(image_part, wnet, config)
 
 
 def boundary_strength(oriented: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
