@@ -328,7 +328,7 @@ def _cells(x: np.ndarray, f: int, reduce) -> np.ndarray:
     """(H, W, ...) reduced over cells of f x f pixels (edge-padded to whole cells)."""
     h, w = x.shape[:2]
     pad = ((0, -h % f), (0, -w % f)) + ((0, 0),) * (x.ndim - 2)
-    padded = np.pad(x, pad, mode="edge")
+    padded = np.pad(x, pad, mode="edge") if h % f or w % f else x  # a copy only if needed
     shape = (padded.shape[0] // f, f, padded.shape[1] // f, f) + x.shape[2:]
     return reduce(padded.reshape(shape), axis=(1, 3))
 
@@ -352,7 +352,7 @@ def spectral_gradients(strength: np.ndarray, config: PostprocessConfig,
     cells = _cells(strength, f, np.max)
     classes = None
     if probabilities is not None and config.wnet_affinity_weight > 0:
-        classes = np.sqrt(_cells(probabilities.astype(np.float32), f, np.mean))
+        classes = np.sqrt(_cells(probabilities.astype(np.float32, copy=False), f, np.mean))
     n = cells.size
     k = min(config.spectral_vectors + 1, n - 1)
     out = np.zeros((config.orientations, h, w), np.float32)
