@@ -35,7 +35,8 @@ def configs(data):
                 {"part": "hierarchy", "variant": "image cues only", "images": 10},
                 {"part": "hierarchy", "variant": "image cues + spectral term", "images": 10},
                 {"part": "hierarchy", "variant": "image cues + thinned spectral term",
-                 "images": 10}]
+                 "images": 10},
+                {"part": "hierarchy", "variant": "W-Net as bsds500 ships it", "images": 10}]
     pool = [{"part": "CRF + hierarchy + files", "variant": "W-Net", "images": 40}]
     return [{**c, "data": data} for c in one_core + pool]
 
@@ -99,6 +100,13 @@ def measure(config):
                 # The same on the strength after non-maximum suppression, weight 8 (best on val).
                 thinned = dataclasses.replace(cfg, spectral_weight=8.0, spectral_thin=True)
                 hierarchy.ucm_from_image(images[i], thinned)
+            elif config["variant"] == "W-Net as bsds500 ships it":
+                # The thinned spectral term with the W-Net in its affinities, the W-Net cue and
+                # the class-aware merging on every edge (bsds500's postprocess settings).
+                shipped = dataclasses.replace(
+                    cfg, spectral_weight=8.0, spectral_thin=True, wnet_affinity_weight=0.1,
+                    off_boundary_strength=1.0, wnet_cue_weight=0.25, wnet_region_weight=0.4)
+                hierarchy.ucm_from_labels(images[i], labels[i], shipped, probabilities=softmax[i])
             elif config["variant"].startswith("W-Net, class-aware"):
                 # The merging's Python callback per merge is what this row prices.
                 aware = dataclasses.replace(cfg, wnet_region_weight=0.3)
