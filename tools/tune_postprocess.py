@@ -90,9 +90,8 @@ def score_settings(image_path, probabilities, gt_path, settings, nthresh):
             # The network in the spectral term's affinities: the image part is this setting's.
             key = (image_key(config), source, config.wnet_affinity_weight)
             if key not in informed:
-                local_part = local[config.cue_weights]
-                informed[key] = with_spectral(local_part, config, spectral_gradients(
-                    spectral_strength(local_part, config), config, classes))
+                informed[key] = with_spectral(local[config.cue_weights], config,
+                                              probabilities=classes)
             image_part = informed[key]
         oriented = mix_gradients(image_part, wnet.get(source), config)
         ucm2 = ucm_from_strength(boundary_strength(oriented), marginals[crf].argmax(-1), config,
