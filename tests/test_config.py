@@ -52,6 +52,8 @@ def test_overrides_parse_json_or_take_strings():
     ({"optim": {"lr_boundaries": [3, 2, 1, 0], "lr_values": [1, 1, 1, 1, 1]}},
      ["optim.lr_boundaries", "increasing"]),
     ({"model": 3}, ["model", "object"]),
+    ({"data": {"inference_scales": []}}, ["data.inference_scales", "non-empty"]),
+    ({"data": {"inference_scales": [1, 0]}}, ["data.inference_scales", "positive"]),
 ])
 def test_bad_values_name_the_key_and_value(data, words):
     with pytest.raises(ConfigError) as err:

@@ -73,6 +73,34 @@ def test_predict_runs_at_the_models_geometry_and_maps_back():
     assert squash.seen == [(16, 16)]
 
 
+def test_inference_scales_are_factors_of_the_training_size():
+    geometry = Geometry("random_crop", 96, (0.75, 1.0, 4 / 3))
+    assert geometry.input_sizes(321, 481) == [(72, 108), (96, 144), (128, 192)]
+    assert geometry.training == ("random_crop", 96)
+    assert Geometry("resize", 16, (1.0, 2.0)).input_sizes(40, 64) == [(16, 16), (32, 32)]
+
+
+class BySize(Recorder):
+    """Class 0 when it sees fewer than 20 columns, class 1 otherwise."""
+
+    def segment(self, images):
+        self.seen.append(tuple(images.shape[1:3]))
+        label = 0 if images.shape[2] < 20 else 1
+        return {"probabilities": tf.one_hot(tf.fill(images.shape[:3], label), 3)}
+
+
+def test_predict_averages_the_probabilities_over_the_inference_scales():
+    image = np.random.default_rng(0).uniform(0, 1, (40, 64, 3)).astype(np.float32)
+    model = BySize(Geometry("random_crop", 8, (1.0, 2.0)))
+    probs = predict(model, image)
+    # Seen at 8 x 13 (class 0) and 16 x 26 (class 1), averaged at the larger, scaled back.
+    assert model.seen == [(8, 13), (16, 26)] and probs.shape == (40, 64, 3)
+    np.testing.assert_allclose(probs, np.broadcast_to([0.5, 0.5, 0.0], probs.shape), atol=1e-6)
+    one = BySize(Geometry("random_crop", 8))
+    np.testing.assert_allclose(predict(one, image)[..., 0], 1.0, atol=1e-6)
+    assert one.seen == [(8, 13)]
+
+
 def test_probabilities_scaled_back_still_sum_to_one():
     encoder, decoder = build_wnet(TINY)
     model = Segmenter(encoder, decoder, config_from_dict(tiny_config()))
@@ -250,6 +278,23 @@ def test_an_ensemble_gives_its_members_classes_side_by_side(tmp_path, monkeypatc
     np.testing.assert_allclose(model.reconstruct(images)["reconstructions"],
                                (recs[0] + recs[1]) / 2, atol=1e-6)
     assert predict(model, images[0]).shape == (24, 40, 8)
+
+
+def test_an_ensemble_has_its_own_inference_scales(tmp_path):
+    from wnet_tf.ship import ship_ensemble
+
+    folders = [_member(tmp_path / name, seed) for name, seed in (("a", 1), ("b", 2))]
+    chosen = tiny_config()
+    chosen["data"]["inference_scales"] = [1.0, 1.5]  # the members were trained at one scale
+    (tmp_path / "chosen.json").write_text(json.dumps(chosen))
+    folder = ship_ensemble(folders, "duo", config_path=tmp_path / "chosen.json",
+                           weights_dir=tmp_path / "weights")
+    model = pretrained.load_folder(folder)
+    assert model.geometry == Geometry("random_crop", 16, (1.0, 1.5))
+    image = np.random.default_rng(4).uniform(0, 1, (24, 40, 3)).astype(np.float32)
+    at = [predict(model, image, Geometry.short_side(n)) for n in (16, 24)]
+    # At 1.5 the model sees the image as it is (24 x 40), so the average is taken at that size.
+    np.testing.assert_allclose(predict(model, image), (at[0] + at[1]) / 2, atol=1e-5)
 
 
 def test_an_ensemble_refuses_members_that_see_images_otherwise(tmp_path):

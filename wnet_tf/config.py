@@ -139,6 +139,11 @@ class DataConfig:
     # a brightness change per image, so that a class cannot stand for a fixed colour; the N-cut
     # and the reconstruction both see the jittered image.
     colour_jitter: float = 0.0
+    # Inference only: the factors of image_size at which a model sees an image (the shorter side
+    # at image_size times each, for the crops), its class probabilities averaged over them at the
+    # largest. A class that the network gives a region at one scale only is outvoted; (1,) is
+    # the training scale alone, the paper's.
+    inference_scales: tuple[float, ...] = (1.0,)
     batch_size: int = 10  # the global batch
     shuffle_buffer: int = 1000
     seed: int | None = None  # same seed, same batches
@@ -152,6 +157,9 @@ class DataConfig:
                "a factor >= 1 (1: no jitter)")
         _check(0.0 <= self.colour_jitter < 1.0, "data.colour_jitter", self.colour_jitter,
                "a number in [0, 1) (0: no jitter)")
+        _check(len(self.inference_scales) >= 1 and all(s > 0 for s in self.inference_scales),
+               "data.inference_scales", self.inference_scales,
+               "a non-empty list of positive factors of image_size")
 
 
 @dataclass(frozen=True)

@@ -202,9 +202,10 @@ def bands(model, image, geometry="model", tile: int = DEFAULT_TILE,
 
     The image is shaped as the model's training images were (`geometry="model"`: the model's
     own `geometry`, see wnet_tf.geometry.Geometry; "resize" runs squash it to image_size^2,
-    the crops scale its shorter side to image_size), or by a given Geometry, or left as it is
-    (None, or a model that records none); it goes through the encoder whole or in tiles
-    (`encode_bands`), and the probabilities are scaled back to H x W (`resampled_bands`).
+    the crops scale its shorter side to image_size; at each of its inference `scales`, the
+    probabilities averaged: `encode_scales`), or by a given Geometry, or left as it is (None, or
+    a model that records none); it goes through the encoder whole or in tiles (`encode_bands`),
+    and the probabilities are scaled back to H x W (`resampled_bands`).
     """
     if isinstance(geometry, str):
         if geometry != "model":
@@ -214,12 +215,25 @@ def bands(model, image, geometry="model", tile: int = DEFAULT_TILE,
     if geometry is None:
         yield from encode_bands(model, image, tile, overlap)
         return
-    small = resampled(image, geometry.input_size(*size), as_float_rgb)
-    probs = encode(model, small, tile, overlap)
+    probs = encode_scales(model, image, geometry.input_sizes(*size), tile, overlap)
     if probs.shape[:2] == tuple(size):
         yield 0, probs
     else:
         yield from resampled_bands(probs, size)
+
+
+def encode_scales(model, image, sizes, tile: int = DEFAULT_TILE,
+                  overlap: int = DEFAULT_OVERLAP) -> np.ndarray:
+    """The probabilities of `image` seen at each of `sizes` ((h, w) pairs), averaged at the
+    largest of them (the others scaled up to it): (h, w, K) at that size."""
+    largest = max(sizes, key=lambda hw: hw[0] * hw[1])
+    total = None
+    for hw in sizes:
+        probs = encode(model, resampled(image, hw, as_float_rgb), tile, overlap)
+        if probs.shape[:2] != tuple(largest):
+            probs = resampled(probs, largest)
+        total = probs if total is None else total + probs
+    return total if len(sizes) == 1 else total / np.float32(len(sizes))
 
 
 def predict(model, image, geometry="model", tile: int = DEFAULT_TILE,

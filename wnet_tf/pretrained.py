@@ -97,8 +97,9 @@ def _member(folder: Path, config: Config) -> Segmenter:
     model = load_folder(folder)
     if isinstance(model, Ensemble):
         raise ValueError(f"{folder}: an ensemble inside an ensemble; expected one model")
-    ours = (model.geometry, model.config.model.depth, model.config.model.padding)
-    theirs = (Geometry.of(config.data), config.model.depth, config.model.padding)
+    # The ensemble's own inference scales are the ones used; the members' training must agree.
+    ours = (model.geometry.training, model.config.model.depth, model.config.model.padding)
+    theirs = (Geometry.of(config.data).training, config.model.depth, config.model.padding)
     if ours != theirs:
         raise ValueError(f"{folder}: geometry, depth and padding {ours}, but the ensemble's "
                          f"config.json says {theirs}")
