@@ -559,6 +559,58 @@ def test_class_aware_merging_without_weight_is_contour2ucms():
     np.testing.assert_allclose(rebuilt, hier.ucm_from_edges(graph, shape, weights), atol=1e-6)
 
 
+def higra_class_aware_tree(graph, weights, probabilities, region_weight):
+    """The reference: the same merging through higra's binary_partition_tree and a Python
+    callback (what class_aware_tree was before its heap)."""
+    import higra as hg
+
+    labels = hg.labelisation_watershed(graph, weights)
+    rag = hg.make_region_adjacency_graph_from_labelisation(graph, labels)
+    n, k = rag.num_vertices(), probabilities.shape[-1]
+    frontier = hg.rag_accumulate_on_edges(rag, hg.Accumulators.sum, weights).astype(np.float64)
+    length = hg.rag_accumulate_on_edges(rag, hg.Accumulators.sum, np.ones_like(weights))
+    length = length.astype(np.float64)
+    area = np.zeros(2 * n)
+    area[:n] = np.bincount(hg.CptRegionAdjacencyGraph.get_vertex_map(rag), minlength=n)
+    mean = np.zeros((2 * n, k))
+    mean[:n] = hg.rag_accumulate_on_vertices(rag, hg.Accumulators.sum,
+                                             probabilities.reshape(-1, k)) / area[:n, None]
+
+    def altitude(arc, a, b):
+        d = hier.class_distance(mean[a], mean[b])
+        return frontier[arc] / length[arc] * (1 - region_weight + region_weight * d)
+
+    def merged(_graph, _arc, new, a, b, neighbours):
+        area[new] = area[a] + area[b]
+        mean[new] = (area[a] * mean[a] + area[b] * mean[b]) / area[new]
+        for nb in neighbours:
+            arcs = [nb.first_edge_index()]
+            if nb.num_edges() > 1:
+                arcs.append(nb.second_edge_index())
+            arc = nb.new_edge_index()
+            frontier[arc], length[arc] = frontier[arcs].sum(), length[arcs].sum()
+            nb.set_new_edge_weight(altitude(arc, new, nb.neighbour_vertex()))
+
+    src, dst = rag.edge_list()
+    initial = np.array([altitude(e, a, b) for e, (a, b) in enumerate(zip(src, dst, strict=True))])
+    tree, altitudes = hg.binary_partition_tree(rag, merged, initial)
+    return tree, hg.tree_monotonic_regression(tree, altitudes, "max")
+
+
+def test_class_aware_merging_is_higras_binary_partition_tree():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+    shape = (40, 60)
+    strength = ndimage.gaussian_filter(rng.random(shape), 1.0)  # a few hundred regions
+    graph, weights, _ = hier.grid_edges(strength, np.zeros(shape))
+    probabilities = rng.dirichlet(np.ones(6), shape)
+    ours = hg_ucm(graph, shape, *hier.class_aware_tree(graph, weights, probabilities, 0.4))
+    reference = hg_ucm(graph, shape, *higra_class_aware_tree(graph, weights, probabilities, 0.4))
+    assert len(np.unique(reference)) > 50  # a deep hierarchy, not a few levels
+    np.testing.assert_array_equal(ours, reference)
+
+
 def hg_ucm(graph, shape, tree, altitudes):
     import higra as hg
 
