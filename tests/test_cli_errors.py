@@ -63,6 +63,14 @@ def test_postprocess_with_a_bad_override(tmp_path):
     assert result.exit_code == 2 and "nothing" in result.output
 
 
+def test_postprocess_with_scales_but_no_network(tmp_path):
+    (tmp_path / "images").mkdir()
+    result = invoke("postprocess", "--images", tmp_path / "images", "--out", tmp_path / "o",
+                    "--scales", "1,2")
+    assert result.exit_code == 2 and "--scales" in result.output and "--model" in result.output
+    assert not (tmp_path / "o").exists()  # refused before anything is written
+
+
 def test_export_of_a_folder_that_is_not_a_run(tmp_path):
     result = invoke("export", tmp_path, "--out", tmp_path / "model")
     assert result.exit_code == 2 and str(tmp_path) in result.output

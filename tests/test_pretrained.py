@@ -101,6 +101,31 @@ def test_predict_averages_the_probabilities_over_the_inference_scales():
     assert one.seen == [(8, 13)]
 
 
+def test_the_scales_option_multiplies_the_chosen_geometry():
+    import click
+
+    from wnet_tf.options import with_scales
+
+    model = Recorder(Geometry("random_crop", 16))
+    assert with_scales("model", model, (1.0, 2.0)) == Geometry("random_crop", 16, (1.0, 2.0))
+    assert with_scales(Geometry.short_side(20), model, (0.5, 1.0)).input_sizes(40, 64) == [
+        (10, 16), (20, 32)]
+    assert with_scales("model", model, None) == "model"  # the model's own scales
+    with pytest.raises(click.BadParameter, match="--resize N"):
+        with_scales(None, model, (1.0, 2.0))  # the image as it is: no scale to multiply
+
+
+def test_a_bad_scales_value_is_a_usage_error(tmp_path):
+    from wnet_tf.segment import command
+
+    (tmp_path / "in").mkdir()
+    for value in ("1,x", "1,0", ""):
+        result = CliRunner().invoke(command, [str(tmp_path / "in"), "--out", str(tmp_path / "o"),
+                                              "--scales", value])
+        assert result.exit_code == 2 and "--scales" in result.output, value
+        assert "positive factors" in result.output
+
+
 def test_probabilities_scaled_back_still_sum_to_one():
     encoder, decoder = build_wnet(TINY)
     model = Segmenter(encoder, decoder, config_from_dict(tiny_config()))

@@ -1,7 +1,8 @@
 """Does a model segment by content or by position? (wnet_tf/position.py says what is measured.)
 
     python tools/position_check.py --model bsds500 --images BSDS500/data/images/val \
-        [--resize train] [--shift 60] [--crop 0.75] [--limit 12] [--json out.json]
+        [--resize train] [--scales F,F,...] [--shift 60] [--crop 0.75] [--limit 12] \
+        [--json out.json]
 
 Uses the landscape images of the folder (the most common size, 321 x 481 for BSDS), the
 encoder's argmax at the model's training geometry (or `--resize`), and prints the median shift
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from wnet_tf.options import model_option, open_or_fail, parse_scale
+from wnet_tf.options import model_option, open_or_fail, parse_scale, scales_option, with_scales
 
 
 @click.command()
@@ -33,13 +34,14 @@ from wnet_tf.options import model_option, open_or_fail, parse_scale
               help="Use only the first N images of the chosen size (sorted by name).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="Also write the figures (and the per-image ones) here.")
-def main(model_spec, images, scale, shift, crop, limit, json_path):
+@scales_option
+def main(model_spec, images, scale, shift, crop, limit, json_path, scales):
     from wnet_tf.images import find_images, read_image
     from wnet_tf.inference import predict
     from wnet_tf.position import position_report
 
-    geometry = parse_scale(scale)
     model = open_or_fail(model_spec)
+    geometry = with_scales(parse_scale(scale), model, scales)
     pictures = [read_image(p) for p in find_images(images)]
     landscape = [im for im in pictures if im.shape[1] > im.shape[0]]
     if not landscape:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import click
 
+from wnet_tf.options import scales_option
+
 CRF_KEYS = ("crf_iterations", "crf_gaussian_sxy", "crf_gaussian_weight", "crf_bilateral_sxy",
             "crf_bilateral_srgb", "crf_bilateral_weight")
 
@@ -145,19 +147,20 @@ def _grid(items):
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--grid", "grid", multiple=True, metavar="postprocess.KEY=V1,V2,...")
 @click.option("--resize", "scale", default="train", show_default=True)
+@scales_option
 @click.option("--nthresh", default=99, show_default=True)
 @click.option("--jobs", default=2, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False))
-def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_path):
+def main(model_spec, root, split, config_path, grid, scale, nthresh, jobs, json_path, scales):
     from wnet_tf import bsds
     from wnet_tf.config import Config, load_config
     from wnet_tf.images import find_images, read_image
     from wnet_tf.inference import predict
-    from wnet_tf.options import open_or_fail, parse_scale
+    from wnet_tf.options import open_or_fail, parse_scale, with_scales
     from wnet_tf.workers import each
 
     model = open_or_fail(model_spec)
-    geometry = parse_scale(scale)
+    geometry = with_scales(parse_scale(scale), model, scales)
     combos = _grid(grid)
     if config_path:
         settings = [load_config(config_path, c).postprocess for c in combos]

@@ -69,3 +69,39 @@ def check_tiles(model, tile, overlap):
             check_tiling(tile, overlap, multiple)
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--tile / --overlap") from None
+
+
+def scales_option(command):
+    """`--scales`: the inference scales (`data.inference_scales`) for this command."""
+    return click.option(
+        "--scales", callback=_parse_scales, metavar="F,F,...",
+        help="Factors of the scale --resize gives at which the network sees each image, its "
+             "probabilities averaged (e.g. 0.75,1,1.333,1.778) [default: the model's "
+             "data.inference_scales, 1 alone unless its config says otherwise].")(command)
+
+
+def _parse_scales(_ctx, _param, value):
+    if value is None:
+        return None
+    try:
+        scales = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        scales = ()
+    if not scales or not all(s > 0 for s in scales):
+        raise click.BadParameter(f"{value!r}: expected positive factors such as 0.75,1,1.5")
+    return scales
+
+
+def with_scales(geometry, model, scales):
+    """`parse_scale`'s geometry for `model`, at `scales` (`--scales`) when given: "model"
+    becomes the model's own geometry at those scales, N the shorter side N at them."""
+    import dataclasses
+
+    if scales is None:
+        return geometry
+    if isinstance(geometry, str):
+        geometry = getattr(model, "geometry", None)
+    if geometry is None:
+        raise click.BadParameter("needs a scale to multiply: --resize N, or a model whose config "
+                                 "records its training geometry", param_hint="--scales")
+    return dataclasses.replace(geometry, scales=scales)

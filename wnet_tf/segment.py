@@ -29,7 +29,9 @@ from wnet_tf.options import (
     model_option,
     open_or_fail,
     parse_scale,
+    scales_option,
     tile_options,
+    with_scales,
 )
 
 
@@ -125,14 +127,16 @@ def segment_files(model, paths, out_dir, *, report=print, **options):
 @click.option("--probabilities", is_flag=True, help="Also save the (H, W, K) probabilities.")
 @click.option("--alpha", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="Opacity of the class colours in the overlays.")
+@scales_option
 @tile_options
-def command(inputs, model_spec, out_dir, scale, crf, probabilities, alpha, tile, overlap):
+def command(inputs, model_spec, out_dir, scale, crf, probabilities, alpha, scales, tile, overlap):
     """Segment images (files, or folders searched recursively) with a W-Net.
 
     Exits with status 1 if any image could not be segmented; the others still are.
     """
     geometry = parse_scale(scale)
     model = open_or_fail(model_spec)
+    geometry = with_scales(geometry, model, scales)
     check_tiles(model, tile, overlap)
     crf_config = None
     if crf:

@@ -13,7 +13,15 @@ from pathlib import Path
 import click
 
 from wnet_tf.config import Config, ConfigError, load_config, save_config
-from wnet_tf.options import check_tiles, model_option, open_or_fail, parse_scale, tile_options
+from wnet_tf.options import (
+    check_tiles,
+    model_option,
+    open_or_fail,
+    parse_scale,
+    scales_option,
+    tile_options,
+    with_scales,
+)
 from wnet_tf.workers import usable_cores
 
 
@@ -39,9 +47,10 @@ from wnet_tf.workers import usable_cores
               help="Worker processes for the CRF and the hierarchy (1: one at a time, apart "
                    "from this process, so an image that kills its worker costs only itself); "
                    "0 runs them in this process.")
+@scales_option
 @tile_options
 def command(model_spec, images, out, gpb_ucm, config_path, overrides, threshold, scale, workers,
-            tile, overlap):
+            scales, tile, overlap):
     """CRF + boundary strength + hierarchical merging into BSDS ucm2 files (Algorithm 2).
 
     Without --model: the hierarchy of image cues alone, a baseline with no network."""
@@ -51,9 +60,12 @@ def command(model_spec, images, out, gpb_ucm, config_path, overrides, threshold,
         overrides = (*overrides, f"postprocess.threshold={threshold!r}")
     if gpb_ucm and not model_spec:
         raise click.UsageError("--gpb-ucm combines W-Net boundaries with gPb: it needs --model")
+    if scales and not model_spec:
+        raise click.UsageError("--scales are the network's inference scales: it needs --model")
     geometry = parse_scale(scale)
     model = open_or_fail(model_spec) if model_spec else None
     if model is not None:
+        geometry = with_scales(geometry, model, scales)
         check_tiles(model, tile, overlap)
     try:
         if config_path:
