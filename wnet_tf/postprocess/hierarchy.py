@@ -114,9 +114,10 @@ def ucm_from_edges(graph, shape: tuple[int, int], weights: np.ndarray,
 # The merging is a heap in Python (region_merging). higra's binary_partition_tree with a Python
 # weight callback gives the same trees (equal ucm2s on 12 val images) but crosses into Python for
 # every neighbour of every merge: on the 2-core EPYC, the shipped hierarchy's watershed, merging
-# and ucm2 (`ucm_from_strength`) took 2.4 s a BSDS image with it and 0.4 s with the heap. The time still grows faster than the regions (a large
-# region's neighbours are visited at each of its merges): 3,600 regions 0.6 s, 14,000 4.6 s (higra:
-# 10,000 regions 29 s). Above this many, contour2ucm's merging is used instead, with a warning.
+# and ucm2 (`ucm_from_strength`) took 2.4 s a BSDS image with it and 0.4 s with the heap. The time
+# still grows faster than the regions (a large region's neighbours are visited at each of its
+# merges): 3,600 regions 0.6 s, 14,000 4.6 s (higra: 10,000 regions 29 s). Above this many,
+# contour2ucm's merging is used instead, with a warning.
 MAX_CLASS_AWARE_REGIONS = 20_000
 
 
