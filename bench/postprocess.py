@@ -68,9 +68,11 @@ def _test_images(data, n):
 def measure(config):
     import numpy as np
 
-    from wnet_tf.config import PostprocessConfig
+    from wnet_tf.config import PostprocessConfig, load_config
     from wnet_tf.images import read_image
     from wnet_tf.postprocess import crf, hierarchy
+    from wnet_tf.pretrained import WEIGHTS_DIR
+    from wnet_tf.rundir import CONFIG_FILE
 
     cfg = PostprocessConfig()
     paths = _test_images(config["data"], config["images"])
@@ -89,6 +91,7 @@ def measure(config):
                   for im, p in zip(images, softmax, strict=True)]
         gpb_dir = Path(config["data"]) / "gpb_owt_ucm" / "test"
         gpb = [scipy.io.loadmat(gpb_dir / f"{p.stem}.mat")["ucm2"] for p in paths]
+        shipped = load_config(WEIGHTS_DIR / "bsds500" / CONFIG_FILE).postprocess
 
         def run(i):
             if config["variant"] == "image cues only":
@@ -101,14 +104,11 @@ def measure(config):
                 thinned = dataclasses.replace(cfg, spectral_weight=8.0, spectral_thin=True)
                 hierarchy.ucm_from_image(images[i], thinned)
             elif config["variant"] == "W-Net as bsds500 ships it":
-                # The thinned spectral term with the W-Net in its affinities, the W-Net cue and
-                # the class-aware merging on every edge (bsds500's postprocess settings).
-                shipped = dataclasses.replace(
-                    cfg, spectral_weight=8.0, spectral_thin=True, wnet_affinity_weight=0.1,
-                    off_boundary_strength=1.0, wnet_cue_weight=0.25, wnet_region_weight=0.4)
+                # bsds500's own postprocess section: the thinned spectral term with the W-Net in
+                # its affinities, the W-Net cue and the class-aware merging on every edge.
                 hierarchy.ucm_from_labels(images[i], labels[i], shipped, probabilities=softmax[i])
             elif config["variant"].startswith("W-Net, class-aware"):
-                # The merging's Python callback per merge is what this row prices.
+                # The merging's Python loop over every merge is what this row prices.
                 aware = dataclasses.replace(cfg, wnet_region_weight=0.3)
                 hierarchy.ucm_from_labels(images[i], labels[i], aware, probabilities=softmax[i])
             else:

@@ -151,6 +151,7 @@ def class_aware_tree(graph, weights: np.ndarray, probabilities: np.ndarray, regi
     # Frontier strength sums and lengths per arc between regions.
     frontier = hg.rag_accumulate_on_edges(rag, hg.Accumulators.sum, weights).astype(np.float64)
     length = hg.rag_accumulate_on_edges(rag, hg.Accumulators.sum, np.ones_like(weights))
+    length = length.astype(np.float64)
     k = probabilities.shape[-1]
     area = np.zeros(2 * n - 1)
     area[:n] = np.bincount(hg.CptRegionAdjacencyGraph.get_vertex_map(rag), minlength=n)
@@ -159,7 +160,7 @@ def class_aware_tree(graph, weights: np.ndarray, probabilities: np.ndarray, regi
         rag, hg.Accumulators.sum, probabilities.reshape(-1, k).astype(np.float64))
     mean[:n] /= area[:n, None]
     parents, altitudes = region_merging(
-        *rag.edge_list(), frontier, length.astype(np.float64), area, mean, region_weight)
+        *rag.edge_list(), frontier, length, area, mean, region_weight)
     tree = hg.Tree(parents)
     hg.CptHierarchy.link(tree, rag)
     return tree, hg.tree_monotonic_regression(tree, altitudes, "max")
